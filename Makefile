@@ -1,0 +1,62 @@
+# ecom_pipeline: `make demo` and `make test` are the two commands; the rest are their parts.
+# Everything is installed from the project's own files: Python packages pinned in settings.ini into .venv,
+# the Delta Lake jars from Maven Central into ~/.cache/ecom_pipeline on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SHELL := /bin/bash
+SOURCES := nbs ecom_pipeline README.md
+
+.PHONY: help setup demo test check-sync nbtest pytest readme export clean
+
+help:
+	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
+	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
+	@echo "make setup       create .venv and install the pinned dependencies (done by demo and test)"
+	@echo "make export      nbdev_export + nbdev_clean + README.md after editing notebooks"
+	@echo "make clean       remove lakehouse/ (the local warehouse and landing folder) and test artifacts"
+
+$(STAMP): settings.ini setup.py
+	@command -v java >/dev/null 2>&1 || { echo "ecom_pipeline needs Java 17+ for Spark, and no 'java' is on PATH: install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless)." >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "ecom_pipeline needs Python 3.10+, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e ".[dev,local]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/ecom-pipeline demo
+
+export: setup
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/python tools/readme.py
+
+readme: setup
+	$(BIN)/python tools/readme.py
+
+# Fails when nbdev_export, nbdev_clean or the README build would change a file: the package must be exactly what
+# the notebooks export, and notebooks are committed clean.
+check-sync: setup
+	@before=$$(find $(SOURCES) -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs md5sum); \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/readme.py >/dev/null; \
+	after=$$(find $(SOURCES) -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs md5sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "check-sync: nbdev_export / nbdev_clean / tools/readme.py changed these files; commit the result:" >&2; \
+	  diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' | awk '{print "  " $$3}' | sort -u >&2; exit 1; \
+	fi; echo "check-sync: package, notebooks and README are in sync"
+
+nbtest: setup
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: setup
+	$(BIN)/pytest
+
+test: check-sync nbtest pytest
+
+clean:
+	rm -rf lakehouse test-artifacts spark-warehouse metastore_db derby.log

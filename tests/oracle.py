@@ -1,0 +1,122 @@
+"""An independent, plain-Python reading of the data contract, to check the pipeline against.
+
+It shares no code with ecom_pipeline: it parses the CSV lines with the csv module, applies the quarantine rules,
+computes money with Decimal (ROUND_HALF_UP), keeps the latest copy of each order line and aggregates gold.
+"""
+import csv, re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, ROUND_HALF_UP
+
+COLUMNS = ("Order_Date,Time,Aging,Customer_Id,Gender,Device_Type,Customer_Login_type,Product_Category,Product,"
+           "Sales,Quantity,Discount,Profit,Shipping_Cost,Order_Priority,Payment_method").split(",")
+CENT = Decimal("0.01")
+NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+
+def money(s):
+    if s is None or not NUM.match(s): return None
+    v = Decimal(s).quantize(CENT, ROUND_HALF_UP)
+    return v if abs(v) < Decimal(10) ** 16 else None
+
+def parse_date(s):
+    m = re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", s) or None
+    try:
+        if m: return date(int(m.group(3)), int(m.group(1)), int(m.group(2)))
+        if re.match(r"^\d{4}-\d{2}-\d{2}$", s): return date.fromisoformat(s)
+    except ValueError: return None
+    return None
+
+def parse_time(s):
+    m = re.match(r"^(\d{1,2}):(\d{2}):(\d{2})$", s)
+    if not m: return None
+    h, mi, se = map(int, m.groups())
+    return time(h, mi, se) if h < 24 and mi < 60 and se < 60 else None
+
+@dataclass
+class Line:
+    source_file: str
+    landing_date: date
+    line_number: int
+    raw: str
+    rule: str = None
+    rec: dict = None
+
+def read_file(source_file: str, landing_date: date, data: bytes) -> list:
+    "Every data line of one export, classified: `rule` is the first quarantine rule it breaks, or None."
+    text = data.decode("utf-8")
+    physical = re.split(r"\r\n|\n|\r", text)
+    if physical and physical[-1] == "": physical.pop()
+    header = [h.strip() for h in next(csv.reader([physical[0].lstrip("\ufeff")]))]
+    out = []
+    for n, raw in enumerate(physical[1:], start=2):
+        ln = Line(source_file, landing_date, n, raw)
+        out.append(ln)
+        try: fields = next(csv.reader([raw], strict=True))
+        except (csv.Error, StopIteration): fields = None
+        if fields is None or len(fields) != len(header) or ('"' in raw and not _well_quoted(raw)):
+            ln.rule = "malformed_line"; continue
+        f = {h: (v.strip() or None) for h, v in zip(header, fields)}
+        d, t = parse_date(f["Order_Date"] or ""), parse_time(f["Time"] or "")
+        cid = f["Customer_Id"]
+        if cid: cid = re.sub(r"^(\d+)\.0+$", r"\1", cid)
+        q = f["Quantity"] or ""
+        qty = int(q.split(".")[0]) if re.match(r"^[+-]?\d+(\.0+)?$", q) else None
+        price = money(f["Sales"])
+        disc = Decimal("0") if f["Discount"] is None else (Decimal(f["Discount"]) if NUM.match(f["Discount"]) else None)
+        if d is None: ln.rule = "order_date_invalid"
+        elif t is None: ln.rule = "order_time_invalid"
+        elif not cid: ln.rule = "customer_id_missing"
+        elif qty is None or qty <= 0: ln.rule = "quantity_invalid"
+        elif price is None or price < 0: ln.rule = "unit_price_invalid"
+        elif disc is None or disc < 0 or disc > 1: ln.rule = "discount_out_of_range"
+        if ln.rule: continue
+        gross = (price * qty).quantize(CENT, ROUND_HALF_UP)
+        discount = (gross * disc).quantize(CENT, ROUND_HALF_UP)
+        ts = datetime.combine(d, t)
+        ln.rec = dict(customer_id=cid, ts=ts, order_date=d, category=f["Product_Category"] or "unknown",
+                      product=f["Product"] or "unknown", quantity=qty, gross=gross, discount=discount,
+                      net=gross - discount, profit=money(f["Profit"]) or Decimal("0"))
+    return out
+
+def _well_quoted(raw: str) -> bool:
+    "Every double quote belongs to a field that is quoted from start to end."
+    return re.sub(r'"(?:[^"]|"")*"', "", raw).count('"') == 0
+
+def latest(lines: list) -> dict:
+    "Valid lines, one per order line key: the latest by landing date, file, line number."
+    best = {}
+    for ln in lines:
+        if ln.rule: continue
+        k = (ln.rec["customer_id"], ln.rec["ts"], ln.rec["product"])
+        ver = (ln.landing_date, ln.source_file, ln.line_number)
+        if k not in best or ver > best[k][0]: best[k] = (ver, ln.rec)
+    return {k: r for k, (v, r) in best.items()}
+
+def sales_metrics(recs) -> dict:
+    "(order_date, category) -> metrics dict, with the ALL rows."
+    groups = defaultdict(list)
+    for r in recs:
+        groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    out = {}
+    for k, rs in groups.items():
+        orders = len({(r["customer_id"], r["ts"]) for r in rs})
+        net = sum((r["net"] for r in rs), Decimal("0.00"))
+        out[k] = dict(orders=orders, units=sum(r["quantity"] for r in rs), customers=len({r["customer_id"] for r in rs}),
+                      gross_revenue=sum((r["gross"] for r in rs), Decimal("0.00")),
+                      discount_amount=sum((r["discount"] for r in rs), Decimal("0.00")), net_revenue=net,
+                      profit_amount=sum((r["profit"] for r in rs), Decimal("0.00")),
+                      avg_order_value=(net / orders).quantize(CENT, ROUND_HALF_UP))
+    return out
+
+def customer_lifetime_value(recs) -> dict:
+    by = defaultdict(list)
+    for r in recs: by[r["customer_id"]].append(r)
+    out = {}
+    for c, rs in by.items():
+        orders = len({r["ts"] for r in rs})
+        net = sum((r["net"] for r in rs), Decimal("0.00"))
+        out[c] = dict(first_order_date=min(r["order_date"] for r in rs), last_order_date=max(r["order_date"] for r in rs),
+                      lifetime_orders=orders, lifetime_units=sum(r["quantity"] for r in rs), lifetime_net_revenue=net,
+                      avg_order_value=(net / orders).quantize(CENT, ROUND_HALF_UP))
+    return out

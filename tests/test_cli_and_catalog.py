@@ -1,0 +1,50 @@
+"""The console script as a user runs it, and tables found by name from new processes."""
+import subprocess, sys, textwrap
+from pathlib import Path
+import pytest
+
+BIN = Path(sys.executable).parent
+
+def cli(*args, **kw):
+    return subprocess.run([str(BIN/"ecom-pipeline"), *args], capture_output=True, text=True, timeout=600, **kw)
+
+@pytest.mark.parametrize("cmd", [[], ["generate"], ["land"], ["run"], ["demo"]])
+def test_help_explains_each_command(cmd):
+    r = cli(*cmd, "--help")
+    assert r.returncode == 0 and "usage: ecom-pipeline" in r.stdout
+    assert len(r.stdout.splitlines()) >= 5
+
+def test_bad_arguments_fail_with_one_clear_line(tmp_path):
+    r = cli("run", "--date", "2018-13-01")
+    assert r.returncode == 2 and "run_date '2018-13-01'" in r.stderr
+    r = cli("run", "--date", "2018-01-02", "--source", str(tmp_path), "--catalog", "x; DROP TABLE raw.order_transactions")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["ecom-pipeline run: FAILED: ValueError: catalog 'x; DROP TABLE raw.order_transactions' "
+                                             "is not a valid identifier: use letters, digits and _ only, not starting with a digit"]
+
+def test_tables_are_found_by_name_from_a_new_process(tmp_path):
+    "generate and run in one process each, then a third process finds the tables by name and by path."
+    root, wh = tmp_path/"landing", tmp_path/"wh"
+    r = cli("generate", "--out", str(root), "--start-date", "2018-02-01", "--days", "2", "--rows-per-day", "120", "--seed", "5")
+    assert r.returncode == 0, r.stderr
+    for d in ("2018-02-01", "2018-02-02"):
+        r = cli("run", "--date", d, "--source", str(root), "--warehouse", str(wh), "--master", "local[2]")
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"landing day {d}" in r.stdout and "to silver" in r.stdout and "time " in r.stdout
+    for schema, table in (("raw", "order_transactions"), ("processed", "orders_cleaned"), ("analytics", "sales_metrics"),
+                          ("analytics", "customer_lifetime_value"), ("logs", "etl_errors"), ("logs", "ingested_files")):
+        assert (wh/f"{schema}.db"/table/"_delta_log").is_dir(), f"{schema}.{table} not at DIR/<schema>.db/<table>"
+    assert (wh/"metastore_db").is_dir()
+    probe = textwrap.dedent(f"""
+        from ecom_pipeline.spark import get_spark
+        spark = get_spark({str(wh)!r}, master="local[1]")
+        by_name = spark.sql("SELECT count(*) AS n FROM spark_catalog.processed.orders_cleaned").first().n
+        by_path = spark.read.format("delta").load({str(wh/'processed.db'/'orders_cleaned')!r}).count()
+        days = spark.sql("SELECT count(DISTINCT landing_date) AS n FROM spark_catalog.raw.order_transactions").first().n
+        tables = sorted(r.tableName for r in spark.sql("SHOW TABLES IN spark_catalog.analytics").collect())
+        print(by_name, by_path, days, ",".join(tables))
+    """)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n_name, n_path, days, tables = r.stdout.split()
+    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,sales_metrics"
