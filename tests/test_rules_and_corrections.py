@@ -116,3 +116,19 @@ def test_changed_file_under_same_key_supersedes_old_lines(spark, clean_lakehouse
     assert [r.quantity for r in spark.table(cfg.tables.orders_cleaned).collect()] == [5]
     assert spark.table(cfg.tables.order_transactions).count() == 2          # bronze keeps both versions
     assert spark.table(cfg.tables.ingested_files).count() == 2
+
+def test_gzip_bom_header_only_and_markers(spark, clean_lakehouse, tmp_path):
+    import gzip
+    d = date(2018, 1, 5)
+    day = tmp_path/f"{d:%Y/%m/%d}"
+    day.mkdir(parents=True)
+    (day/"a_bom.csv").write_bytes(("\ufeff" + HEADER + "\r\n" + line(cust="1") + "\r\n").encode("utf-8"))
+    (day/"b.csv.gz").write_bytes(gzip.compress((HEADER + "\n" + line(cust="2") + "\n" + line(cust="3") + "\n").encode()))
+    (day/"c_header_only.csv").write_text(HEADER + "\r\n")
+    (day/"_SUCCESS").write_text("")
+    cfg = cfg_for(tmp_path, spark)
+    s = run_quiet(spark, cfg, d)
+    assert (s.files_found, s.files_new, s.ignored, s.lines_read, s.quarantined) == (3, 3, ["_SUCCESS"], 3, 0)
+    assert sorted(r.customer_id for r in spark.table(cfg.tables.orders_cleaned).collect()) == ["1", "2", "3"]
+    ledger = {Path(r.file_key).name: r.line_count for r in spark.table(cfg.tables.ingested_files).collect()}
+    assert ledger == {"a_bom.csv": 1, "b.csv.gz": 2, "c_header_only.csv": 0}
