@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
-import os, re, shutil, subprocess, sys, tempfile
+import fcntl, os, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
 from pyspark.sql import SparkSession
 from .config import on_databricks
@@ -60,15 +60,18 @@ def delta_jars(quiet: bool=False) -> list[str]:
         jars = manifest.read_text().split()
         if jars and all(Path(j).exists() for j in jars): return jars
     cache.mkdir(parents=True, exist_ok=True)
-    if not quiet: print(f"Resolving {coord} from Maven Central into {cache} (first run only) ...", file=sys.stderr, flush=True)
-    log = cache/"resolve.log"
-    with open(log, "w") as f:
-        r = subprocess.run([sys.executable, "-c", _RESOLVE, coord, str(cache/"ivy")], stdout=f, stderr=subprocess.STDOUT)
-    jars = sorted(str(p) for p in (cache/"ivy"/"jars").glob("*.jar"))
-    if r.returncode != 0 or not any("delta-spark" in j for j in jars):
-        raise RuntimeError(f"could not resolve {coord} from Maven Central (exit {r.returncode}); see {log}. "
-                           "On an offline machine, put the jars in a folder and set ECOM_SPARK_JARS to it.")
-    manifest.write_text("\n".join(jars) + "\n")
+    with open(cache/".lock", "w") as lock: # two processes starting at once resolve once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.exists() and all(Path(j).exists() for j in manifest.read_text().split()): return manifest.read_text().split()
+        if not quiet: print(f"Resolving {coord} from Maven Central into {cache} (first run only) ...", file=sys.stderr, flush=True)
+        log = cache/"resolve.log"
+        with open(log, "w") as f:
+            r = subprocess.run([sys.executable, "-c", _RESOLVE, coord, str(cache/"ivy")], stdout=f, stderr=subprocess.STDOUT)
+        jars = sorted(str(p) for p in (cache/"ivy"/"jars").glob("*.jar"))
+        if r.returncode != 0 or not any("delta-spark" in j for j in jars):
+            raise RuntimeError(f"could not resolve {coord} from Maven Central (exit {r.returncode}); see {log}. "
+                               "On an offline machine, put the jars in a folder and set ECOM_SPARK_JARS to it.")
+        manifest.write_text("\n".join(jars) + "\n")
     return jars
 
 # %% ../nbs/01_spark.ipynb #0f367679
