@@ -20,19 +20,33 @@ from .silver import clean_orders, create_silver, dedupe_lines, merge_silver, sta
 from .gold import create_gold, refresh_customer_lifetime_value, refresh_sales_metrics
 
 # %% auto #0
-__all__ = ['LEDGER_COLUMNS', 'ensure_tables', 'RunSummary', 'AccountingError', 'new_run_id', 'ingest', 'latest_file_versions',
-           'build_silver', 'build_gold', 'run_daily']
+__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'ensure_tables', 'RunSummary', 'AccountingError',
+           'new_run_id', 'ingest', 'latest_file_versions', 'build_silver', 'build_gold', 'record_run', 'record_quality',
+           'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
                   ("source_system", "string"), ("line_count", "bigint"), ("status", "string"), ("run_id", "string"),
                   ("ingested_at", "timestamp")]
 
+PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
+    ("finished_at", "timestamp"), ("source_root", "string"), ("files_found", "int"), ("files_new", "int"), ("lines_read", "bigint"),
+    ("bronze_rows", "bigint"), ("quarantined", "bigint"), ("duplicates", "bigint"), ("order_lines", "bigint"),
+    ("rows_inserted", "bigint"), ("rows_updated", "bigint"), ("net_revenue", "decimal(18,2)"),
+    ("stage_seconds", "map<string,double>"), ("error_message", "string")]
+DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
+                      ("rows_checked", "bigint"), ("rows_failed", "bigint")]
+
+def _create(spark: SparkSession, name: str, columns: list):
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in columns)}) USING DELTA")
+
 def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet."
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {tables.ingested_files} ({', '.join(f'{c} {t}' for c, t in LEDGER_COLUMNS)}) USING DELTA")
+    _create(spark, tables.ingested_files, LEDGER_COLUMNS)
+    _create(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
+    _create(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -78,6 +92,17 @@ class RunSummary:
         if any(self.warnings_by_rule.values()): lines.append(f"  warnings     {rules(self.warnings_by_rule)}")
         lines.append("  time         " + "  ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
         return "\n".join(lines)
+
+    status: str = "running"
+    error_message: str|None = None
+    started_at: datetime|None = None
+
+    def run_row(self, finished_at: datetime|None) -> tuple:
+        "This summary as a `logs.pipeline_runs` row."
+        return (self.run_id, self.run_date, self.status, self.started_at, finished_at, self.source_root, self.files_found,
+                self.files_new, self.lines_read, self.bronze_rows, self.quarantined, self.duplicates, self.order_lines,
+                self.rows_inserted, self.rows_updated, Decimal(self.net_revenue).quantize(Decimal("0.01")),
+                {k: float(v) for k, v in self.seconds.items()}, self.error_message)
 
 # %% ../nbs/60_pipeline.ipynb #b4378100
 class AccountingError(RuntimeError): pass
@@ -192,6 +217,21 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summa
     summary.net_revenue = total or Decimal("0.00")
 
 # %% ../nbs/60_pipeline.ipynb #5a75e056
+def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None):
+    "Insert or update the run's row in `logs.pipeline_runs`."
+    from delta.tables import DeltaTable
+    row = spark.createDataFrame([summary.run_row(finished_at)], ", ".join(f"{c} {t}" for c, t in PIPELINE_RUNS_COLUMNS))
+    (DeltaTable.forName(spark, tables.name("logs", "pipeline_runs")).alias("t").merge(row.alias("s"), "t.run_id = s.run_id")
+        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rules=ORDER_RULES):
+    "One `logs.data_quality_results` row per rule for this run."
+    counts = {**summary.quarantined_by_rule, **summary.warnings_by_rule}
+    rows = [(summary.run_id, summary.run_date, r.name, r.criticality, summary.bronze_rows, counts.get(r.name, 0)) for r in rules]
+    (spark.createDataFrame(rows, ", ".join(f"{c} {t}" for c, t in DQ_RESULTS_COLUMNS))
+          .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
+
+# %% ../nbs/60_pipeline.ipynb #9155fb26
 def run_daily(spark: SparkSession,
               cfg: PipelineConfig,
               run_date: str|date, # landing day to process, YYYY-MM-DD
@@ -211,12 +251,22 @@ def run_daily(spark: SparkSession,
     if cfg.source_root.startswith(("s3://", "s3a://")) and cfg.s3_read == "stage":
         base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else Path(tempfile.gettempdir())/"ecom_pipeline_staging"
         staging = base/run_id
+    s.started_at = started
     try:
-        with _timed(s, "setup", log): ensure_tables(spark, cfg.tables)
+        with _timed(s, "setup", log): ensure_tables(spark, cfg.tables); record_run(spark, cfg.tables, s)
         with _timed(s, "ingest", log): ingest(spark, cfg, store, run_date, run_id, started, staging, s, log)
         with _timed(s, "silver", log): lines = build_silver(spark, cfg, run_date, run_id, started, s)
         with _timed(s, "gold", log): build_gold(spark, cfg, lines, s)
+        s.status = "succeeded"
+    except Exception as e:
+        s.status, s.error_message = "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}"
+        raise
     finally:
         if staging is not None: shutil.rmtree(staging, ignore_errors=True)
-    s.seconds["total"] = time.time() - t0
+        s.seconds["total"] = time.time() - t0
+        try:
+            if s.status == "succeeded": record_quality(spark, cfg.tables, s)
+            record_run(spark, cfg.tables, s, datetime.now(timezone.utc).replace(tzinfo=None))
+        except Exception as rec_err: # never hide the run's own error behind a logging error
+            log(f"  could not record the run in logs.pipeline_runs: {rec_err}")
     return s

@@ -132,3 +132,17 @@ def test_gzip_bom_header_only_and_markers(spark, clean_lakehouse, tmp_path):
     assert sorted(r.customer_id for r in spark.table(cfg.tables.orders_cleaned).collect()) == ["1", "2", "3"]
     ledger = {Path(r.file_key).name: r.line_count for r in spark.table(cfg.tables.ingested_files).collect()}
     assert ledger == {"a_bom.csv": 1, "b.csv.gz": 2, "c_header_only.csv": 0}
+
+def test_failed_run_is_recorded_with_its_reason(spark, clean_lakehouse, tmp_path):
+    from ecom_pipeline.sources import MissingColumnsError
+    d = date(2018, 1, 6)
+    p = tmp_path/f"{d:%Y/%m/%d}"/"no_quantity.csv"
+    p.parent.mkdir(parents=True)
+    p.write_text(HEADER.replace(",Quantity", "") + "\n" + line().replace(",2,0.1,", ",0.1,") + "\n")
+    cfg = cfg_for(tmp_path, spark)
+    with pytest.raises(MissingColumnsError, match="no_quantity.csv: missing required column\\(s\\) Quantity"):
+        run_quiet(spark, cfg, d)
+    runs = spark.table(cfg.tables.name("logs", "pipeline_runs")).collect()
+    assert [(r.run_date, r.status) for r in runs] == [(d, "failed")]
+    assert "no_quantity.csv: missing required column(s) Quantity" in runs[0].error_message and runs[0].finished_at
+    assert spark.table(cfg.tables.order_transactions).count() == 0          # nothing half-written
