@@ -67,7 +67,7 @@ def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messines
     cats, cw = list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values())
     rows = []
     while len(rows) < n:
-        cid = 10000 + int(customers * rng.random() ** 2.2) # skewed: low ids buy often
+        cid = 10000 + int(customers * rng.random() ** 1.5) # skewed: low ids buy more often
         od = d - timedelta(days=rng.randint(1, 3)) if rng.random() < m.late_rate else d
         secs = rng.randrange(86400)
         cat = rng.choices(cats, weights=cw)[0]
