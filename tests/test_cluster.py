@@ -1,0 +1,79 @@
+"""The pipeline on a Spark standalone cluster (a master and two 1-core workers on 127.0.0.1) gives the same gold as
+local[2]. Run with `make cluster-test`; it is not part of `make test`."""
+import json, os, subprocess, sys, textwrap, time, urllib.request
+from pathlib import Path
+import pytest
+from conftest import free_port
+
+pytestmark = pytest.mark.cluster
+DAYS = ["2018-04-01", "2018-04-02", "2018-04-03"]
+
+def spark_class() -> str:
+    import pyspark
+    return str(Path(pyspark.__file__).parent/"bin"/"spark-class")
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    "Start a master and two workers (1 core, 2 GiB each); wait until both register; stop them even if the test fails."
+    logs = tmp_path_factory.mktemp("cluster-logs")
+    port, ui = free_port(), free_port()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
+    procs = [subprocess.Popen([spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                               "--port", str(port), "--webui-port", str(ui)], env=env,
+                              stdout=open(logs/"master.log", "w"), stderr=subprocess.STDOUT)]
+    url = f"spark://127.0.0.1:{port}"
+    try:
+        for i in range(2):
+            procs.append(subprocess.Popen([spark_class(), "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+                                           "--cores", "1", "--memory", "2g", "--webui-port", str(free_port()),
+                                           "--work-dir", str(logs/f"work{i}")], env=env,
+                                          stdout=open(logs/f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
+        deadline, alive = time.time() + 120, 0
+        while time.time() < deadline:
+            try: alive = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2)).get("aliveworkers", 0)
+            except OSError: pass
+            if alive == 2: break
+            if any(p.poll() is not None for p in procs): break
+            time.sleep(1)
+        assert alive == 2, f"only {alive} of 2 workers registered; see {logs}"
+        yield url
+    finally:
+        for p in reversed(procs): p.terminate()
+        for p in procs:
+            try: p.wait(timeout=30)
+            except subprocess.TimeoutExpired: p.kill()
+
+DRIVER = textwrap.dedent("""
+    import json, sys, time
+    from ecom_pipeline.config import PipelineConfig
+    from ecom_pipeline.pipeline import run_daily
+    from ecom_pipeline.spark import get_spark
+    master, root, wh, out, days = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(",")
+    spark = get_spark(wh, master=master, shuffle_partitions=4)
+    cfg = PipelineConfig(source_root=root, warehouse=wh)
+    t0 = time.time(); secs = []
+    for d in days:
+        s = run_daily(spark, cfg, d, log=lambda m: None); secs.append(round(s.seconds["total"], 1))
+    rows = lambda t: sorted(json.dumps(r.asDict(), default=str, sort_keys=True) for r in spark.table(t).collect())
+    json.dump({"executors": spark.conf.get("spark.master"), "seconds": secs,
+               "sales_metrics": rows(cfg.tables.sales_metrics), "clv": rows(cfg.tables.customer_lifetime_value),
+               "silver": spark.table(cfg.tables.orders_cleaned).count()}, open(out, "w"))
+""")
+
+def drive(master, root, wh, out):
+    r = subprocess.run([sys.executable, "-c", DRIVER, master, str(root), str(wh), str(out), ",".join(DAYS)],
+                       capture_output=True, text=True, timeout=1200, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(Path(out).read_text())
+
+def test_standalone_cluster_gold_equals_local(standalone, tmp_path):
+    from ecom_pipeline.sample_data import generate
+    root = tmp_path/"landing"
+    generate(str(root), DAYS[0], len(DAYS), rows_per_day=2000, seed=21)
+    on_cluster = drive(standalone, root, tmp_path/"wh_cluster", tmp_path/"cluster.json")
+    local = drive("local[2]", root, tmp_path/"wh_local", tmp_path/"local.json")
+    print(f"\ncluster run seconds per day {on_cluster['seconds']}; local[2] {local['seconds']}; silver rows {local['silver']}")
+    assert on_cluster["executors"].startswith("spark://")
+    assert on_cluster["silver"] == local["silver"] > 5000
+    assert on_cluster["sales_metrics"] == local["sales_metrics"]
+    assert on_cluster["clv"] == local["clv"]
