@@ -190,4 +190,5 @@ d = { 'settings': { 'branch': 'main',
                                      'ecom_pipeline.spark.jars_cache_dir': ('spark.html#jars_cache_dir', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.java_version': ('spark.html#java_version', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.local_spark_conf': ('spark.html#local_spark_conf', 'ecom_pipeline/spark.py'),
-                                     'ecom_pipeline.spark.log4j2_file': ('spark.html#log4j2_file', 'ecom_pipeline/spark.py')}}}
+                                     'ecom_pipeline.spark.log4j2_file': ('spark.html#log4j2_file', 'ecom_pipeline/spark.py'),
+                                     'ecom_pipeline.spark.merge_into': ('spark.html#merge_into', 'ecom_pipeline/spark.py')}}}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
+from .spark import merge_into
 
 # %% auto #0
 __all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'money_sum', 'sales_metrics', 'customer_lifetime_value', 'create_gold',
@@ -68,8 +69,6 @@ def refresh_sales_metrics(spark: SparkSession, tables: Tables, dates: list[date]
 
 def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, customers: DataFrame):
     "Recompute `customer_lifetime_value` for the customers in `customers` (a frame with `customer_id`) from all of silver."
-    from delta.tables import DeltaTable
     touched = customers.select("customer_id").distinct()
     clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, "customer_id", "left_semi"))
-    (DeltaTable.forName(spark, tables.customer_lifetime_value).alias("t").merge(clv.alias("s"), "t.customer_id = s.customer_id")
-        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    merge_into(spark, tables.customer_lifetime_value, clv, "t.customer_id = s.customer_id")

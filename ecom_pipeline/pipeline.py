@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
+from .spark import merge_into
 from .landing import LandedFile, open_store
 from .sources import MissingColumnsError, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
@@ -158,11 +159,8 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
     if ledger:
         rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)
                 for f, src, status in ledger]
-        from delta.tables import DeltaTable
-        (DeltaTable.forName(spark, t.ingested_files).alias("t")
-            .merge(spark.createDataFrame(rows, ", ".join(f"{c} {ty}" for c, ty in LEDGER_COLUMNS)).alias("s"),
-                   "t.file_key = s.file_key AND t.etag = s.etag")
-            .whenNotMatchedInsertAll().execute())
+        merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ", ".join(f"{c} {ty}" for c, ty in LEDGER_COLUMNS)),
+                   "t.file_key = s.file_key AND t.etag = s.etag", update=False)
 
 def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
     "Bronze lines of one landing day (partition-pruned)."
@@ -219,10 +217,8 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summa
 # %% ../nbs/60_pipeline.ipynb #5a75e056
 def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None):
     "Insert or update the run's row in `logs.pipeline_runs`."
-    from delta.tables import DeltaTable
     row = spark.createDataFrame([summary.run_row(finished_at)], ", ".join(f"{c} {t}" for c, t in PIPELINE_RUNS_COLUMNS))
-    (DeltaTable.forName(spark, tables.name("logs", "pipeline_runs")).alias("t").merge(row.alias("s"), "t.run_id = s.run_id")
-        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    merge_into(spark, tables.name("logs", "pipeline_runs"), row, "t.run_id = s.run_id")
 
 def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rules=ORDER_RULES):
     "One `logs.data_quality_results` row per rule for this run."

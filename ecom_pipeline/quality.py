@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
+from .spark import merge_into
 
 # %% auto #0
 __all__ = ['ORDER_RULES', 'ETL_ERRORS_COLUMNS', 'Rule', 'check_rules', 'split_valid', 'create_etl_errors', 'to_etl_errors',
@@ -83,8 +84,5 @@ def to_etl_errors(quarantined: DataFrame, run_id: str, logged_at: datetime) -> D
 
 def write_etl_errors(spark: SparkSession, tables: Tables, errors: DataFrame):
     "Insert error rows not logged before (same file version, line and rule)."
-    from delta.tables import DeltaTable
-    (DeltaTable.forName(spark, tables.etl_errors).alias("t")
-        .merge(errors.alias("s"), "t.source_file = s.source_file AND t.source_etag <=> s.source_etag "
-                                  "AND t.line_number <=> s.line_number AND t.rule = s.rule")
-        .whenNotMatchedInsertAll().execute())
+    merge_into(spark, tables.etl_errors, errors, "t.source_file = s.source_file AND t.source_etag <=> s.source_etag "
+               "AND t.line_number <=> s.line_number AND t.rule = s.rule", update=False)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from .config import Tables
+from .spark import merge_into
 from .sources import SourceDialect, KAGGLE_ECOMMERCE
 
 # %% auto #0
@@ -131,8 +132,5 @@ _VERSION = "struct({a}.landing_date, {a}.source_file, {a}.bronze_ingested_at, {a
 
 def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: list[tuple[int, int]]):
     "MERGE deduplicated order lines into silver: insert new keys, update keys only with a later version. Returns Delta's metrics."
-    from delta.tables import DeltaTable
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
-    return (DeltaTable.forName(spark, tables.orders_cleaned).alias("t").merge(lines.alias("s"), cond)
-        .whenMatchedUpdateAll(condition=f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}")
-        .whenNotMatchedInsertAll().execute())
+    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}")

@@ -11,7 +11,7 @@ from .config import on_databricks
 
 # %% auto #0
 __all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'local_spark_conf', 'get_spark']
+           'local_spark_conf', 'get_spark', 'merge_into']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -164,9 +164,12 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
               ui: bool|None=None, # default: off, or $ECOM_SPARK_UI=1
               extra_conf: dict|None=None, # more Spark settings
              ) -> SparkSession:
-    "The Databricks session when there is one; otherwise a local Delta Lake session (created once per process)."
+    "The Databricks session; a Spark Connect session if $ECOM_SPARK_REMOTE is set; else a local Delta session (one per process)."
     if on_databricks():
         return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    remote = os.environ.get("ECOM_SPARK_REMOTE")
+    if remote: # a Spark Connect server, e.g. sc://127.0.0.1:15002
+        return SparkSession.builder.remote(remote).getOrCreate()
     active = SparkSession.getActiveSession()
     if active is not None:
         if warehouse:
@@ -185,3 +188,20 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     b = SparkSession.builder.master(master or os.environ.get("ECOM_SPARK_MASTER", "local[*]")).appName(app_name)
     for k, v in conf.items(): b = b.config(k, v)
     return b.getOrCreate()
+
+# %% ../nbs/01_spark.ipynb #923a0ce8
+def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
+               update_when: str|None=None, # extra condition for updating a matched row; None: always
+               update: bool=True, insert: bool=True):
+    "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
+    import uuid
+    view = f"ecom_merge_src_{uuid.uuid4().hex[:12]}"
+    source.createOrReplaceTempView(view)
+    try:
+        sql = f"MERGE INTO {target} AS t USING {view} AS s ON {on}"
+        if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET *"
+        if insert: sql += " WHEN NOT MATCHED THEN INSERT *"
+        metrics = spark.sql(sql)
+        return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
+    finally:
+        spark.catalog.dropTempView(view)
