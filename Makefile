@@ -14,7 +14,7 @@ SOURCES := nbs ecom_pipeline README.md
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
-	@echo "make cluster-test  run the pipeline on a local Spark standalone cluster (2 workers) and compare with local[2]"
+	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make setup       create .venv and install the pinned dependencies (done by demo and test)"
 	@echo "make export      nbdev_export + nbdev_clean + README.md after editing notebooks"
 	@echo "make clean       remove lakehouse/ (the local warehouse and landing folder) and test artifacts"
@@ -59,7 +59,8 @@ pytest: setup
 
 test: check-sync nbtest pytest
 
-# The same pipeline on a Spark standalone master + two 1-core workers on 127.0.0.1; gold must equal local[2].
+# The same pipeline on a Spark standalone master + two 1-core workers, and through a Spark Connect server, all on
+# 127.0.0.1; gold must equal a local[2] run on the same input.
 cluster-test: setup
 	$(BIN)/pytest -m cluster -s tests/test_cluster.py
 

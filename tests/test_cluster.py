@@ -1,4 +1,5 @@
-"""The pipeline on a Spark standalone cluster (a master and two 1-core workers on 127.0.0.1) gives the same gold as
+"""The pipeline on a Spark standalone cluster (a master and two 1-core workers on 127.0.0.1), and through a Spark
+Connect server, gives the same gold as
 local[2]. Run with `make cluster-test`; it is not part of `make test`."""
 import json, os, subprocess, sys, textwrap, time, urllib.request
 from pathlib import Path
@@ -55,7 +56,7 @@ DRIVER = textwrap.dedent("""
     for d in days:
         s = run_daily(spark, cfg, d, log=lambda m: None); secs.append(round(s.seconds["total"], 1))
     rows = lambda t: sorted(json.dumps(r.asDict(), default=str, sort_keys=True) for r in spark.table(t).collect())
-    json.dump({"executors": spark.conf.get("spark.master"), "seconds": secs,
+    json.dump({"executors": spark.conf.get("spark.master"), "session": type(spark).__module__, "seconds": secs,
                "sales_metrics": rows(cfg.tables.sales_metrics), "clv": rows(cfg.tables.customer_lifetime_value),
                "silver": spark.table(cfg.tables.orders_cleaned).count()}, open(out, "w"))
 """)
@@ -77,3 +78,47 @@ def test_standalone_cluster_gold_equals_local(standalone, tmp_path):
     assert on_cluster["silver"] == local["silver"] > 5000
     assert on_cluster["sales_metrics"] == local["sales_metrics"]
     assert on_cluster["clv"] == local["clv"]
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory):
+    "A local Spark Connect server (local[2], Delta extensions and jars) on 127.0.0.1, stopped after the tests."
+    import pyspark
+    from ecom_pipeline.spark import delta_jars, local_spark_conf
+    logs, port = tmp_path_factory.mktemp("connect"), free_port()
+    conf = {**local_spark_conf(None, shuffle_partitions=4), "spark.jars": ",".join(delta_jars()),
+            "spark.connect.grpc.binding.port": str(port), "spark.connect.grpc.binding.address": "127.0.0.1"}
+    cmd = [str(Path(pyspark.__file__).parent/"bin"/"spark-submit"), "--master", "local[2]",
+           "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    for k, v in conf.items(): cmd += ["--conf", f"{k}={v}"]
+    p = subprocess.Popen(cmd + ["spark-internal"], env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+                         stdout=open(logs/"server.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        import socket
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0: break
+            time.sleep(1)
+        assert p.poll() is None, (logs/"server.log").read_text()[-3000:]
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        p.terminate()
+        try: p.wait(timeout=30)
+        except subprocess.TimeoutExpired: p.kill()
+
+def test_spark_connect_gold_equals_local(connect_server, tmp_path):
+    "The whole pipeline through a Spark Connect session: no RDD, no sparkContext, no DeltaTable builder needed."
+    from ecom_pipeline.sample_data import generate
+    root = tmp_path/"landing"
+    generate(str(root), DAYS[0], len(DAYS), rows_per_day=500, seed=22)
+    env = {**os.environ, "ECOM_SPARK_REMOTE": connect_server}
+    r = subprocess.run([sys.executable, "-c", DRIVER, "local[2]", str(root), str(tmp_path/"wh_connect"), str(tmp_path/"connect.json"),
+                        ",".join(DAYS)], capture_output=True, text=True, timeout=1200, env=env)
+    assert r.returncode == 0, r.stderr[-4000:]
+    via_connect = json.loads((tmp_path/"connect.json").read_text())
+    local = drive("local[2]", root, tmp_path/"wh_local", tmp_path/"local.json")
+    print(f"\nSpark Connect run seconds per day {via_connect['seconds']}; local[2] {local['seconds']}")
+    assert via_connect["session"].startswith("pyspark.sql.connect") and local["session"].startswith("pyspark.sql.classic")
+    assert via_connect["silver"] == local["silver"] > 1000
+    assert via_connect["sales_metrics"] == local["sales_metrics"]
+    assert via_connect["clv"] == local["clv"]
