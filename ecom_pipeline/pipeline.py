@@ -16,7 +16,7 @@ from .spark import merge_into
 from .landing import LandedFile, open_store
 from .sources import MissingColumnsError, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
-from .quality import ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
+from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, create_silver, dedupe_lines, merge_silver, stage_orders
 from .gold import create_gold, refresh_customer_lifetime_value, refresh_sales_metrics
 
@@ -73,6 +73,9 @@ class RunSummary:
     order_dates: list = field(default_factory=list)
     net_revenue: Decimal = Decimal("0.00")
     seconds: dict = field(default_factory=dict)
+    status: str = "running" # running, succeeded or failed
+    error_message: str|None = None
+    started_at: datetime|None = None
 
     def __str__(self):
         rules = lambda d: ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v)
@@ -93,10 +96,6 @@ class RunSummary:
         if any(self.warnings_by_rule.values()): lines.append(f"  warnings     {rules(self.warnings_by_rule)}")
         lines.append("  time         " + "  ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
         return "\n".join(lines)
-
-    status: str = "running"
-    error_message: str|None = None
-    started_at: datetime|None = None
 
     def run_row(self, finished_at: datetime|None) -> tuple:
         "This summary as a `logs.pipeline_runs` row."
@@ -154,7 +153,6 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
                    .groupBy("source_file", "source_etag").count().collect()}
     summary.lines_read = sum(counts.values())
     if errors:
-        from ecom_pipeline.quality import ETL_ERRORS_COLUMNS
         write_etl_errors(spark, t, spark.createDataFrame(errors, ", ".join(f"{c} {ty}" for c, ty in ETL_ERRORS_COLUMNS)))
     if ledger:
         rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)

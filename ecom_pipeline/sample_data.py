@@ -72,7 +72,8 @@ def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messines
         secs = rng.randrange(86400)
         cat = rng.choices(cats, weights=cw)[0]
         prio, pay = _weighted(rng, PRIORITIES), _weighted(rng, PAYMENTS)
-        for prod, base in rng.sample(PRODUCTS[cat], k=min(len(rows) < n - 2 and rng.choice((1, 1, 1, 2, 3)) or 1, len(PRODUCTS[cat]))):
+        n_lines = rng.choice((1, 1, 1, 2, 3)) if len(rows) < n - 2 else 1 # the last lines of a day are single-line orders
+        for prod, base in rng.sample(PRODUCTS[cat], k=n_lines):
             price = max(1, round(base * rng.uniform(0.9, 1.1)))
             qty = rng.choice((1, 1, 1, 2, 2, 3, 4, 5))
             disc = "" if rng.random() < m.missing_discount_rate else rng.choice(("0.1", "0.2", "0.2", "0.3", "0.4", "0.5"))

@@ -118,7 +118,7 @@ def test_spark_connect_gold_equals_local(connect_server, tmp_path):
     via_connect = json.loads((tmp_path/"connect.json").read_text())
     local = drive("local[2]", root, tmp_path/"wh_local", tmp_path/"local.json")
     print(f"\nSpark Connect run seconds per day {via_connect['seconds']}; local[2] {local['seconds']}")
-    assert via_connect["session"].startswith("pyspark.sql.connect") and local["session"].startswith("pyspark.sql.classic")
+    assert via_connect["session"].startswith("pyspark.sql.connect") and not local["session"].startswith("pyspark.sql.connect")
     assert via_connect["silver"] == local["silver"] > 1000
     assert via_connect["sales_metrics"] == local["sales_metrics"]
     assert via_connect["clv"] == local["clv"]
