@@ -9,6 +9,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import Tables
 from .sources import FileSchema, SourceDialect, KAGGLE_ECOMMERCE
+from .spark import create_table
 
 # %% auto #0
 __all__ = ['read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns', 'create_bronze', 'to_bronze',
@@ -71,10 +72,8 @@ def bronze_columns(dialect: SourceDialect=KAGGLE_ECOMMERCE) -> list[tuple[str, s
 
 def create_bronze(spark: SparkSession, tables: Tables):
     "Create `raw.order_transactions` if it does not exist (append-only, partitioned by landing year and month)."
-    cols = ", ".join(f"`{c}` {t}" for c, t in bronze_columns())
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {tables.order_transactions} ({cols}) USING DELTA "
-              "PARTITIONED BY (landing_year, landing_month) "
-              "TBLPROPERTIES ('delta.appendOnly' = 'true', 'delta.enableChangeDataFeed' = 'false')")
+    create_table(spark, tables.order_transactions, bronze_columns(), partitioned_by=("landing_year", "landing_month"),
+                 properties={"delta.appendOnly": "true", "delta.enableChangeDataFeed": "false"})
 
 def to_bronze(parsed: DataFrame, source_system: str, landing_date: date, ingested_at: datetime, run_id: str) -> DataFrame:
     "Add lineage to parsed lines, in bronze column order."

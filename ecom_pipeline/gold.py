@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import merge_into
+from .spark import create_table, merge_into
 
 # %% auto #0
 __all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'money_sum', 'sales_metrics', 'customer_lifetime_value', 'create_gold',
@@ -53,7 +53,7 @@ def customer_lifetime_value(silver: DataFrame) -> DataFrame:
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
     for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS)):
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)}) USING DELTA")
+        create_table(spark, name, cols)
 
 def _date_list(dates) -> str:
     return ", ".join(f"DATE'{date.fromisoformat(str(d)).isoformat()}'" for d in sorted(dates))

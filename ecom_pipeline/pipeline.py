@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import merge_into
+from .spark import create_table, ddl, merge_into
 from .landing import LandedFile, open_store
 from .sources import MissingColumnsError, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
@@ -38,16 +38,13 @@ PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", 
 DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
                       ("rows_checked", "bigint"), ("rows_failed", "bigint")]
 
-def _create(spark: SparkSession, name: str, columns: list):
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in columns)}) USING DELTA")
-
 def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet."
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
-    _create(spark, tables.ingested_files, LEDGER_COLUMNS)
-    _create(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
-    _create(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
+    create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
+    create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
+    create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -153,11 +150,11 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
                    .groupBy("source_file", "source_etag").count().collect()}
     summary.lines_read = sum(counts.values())
     if errors:
-        write_etl_errors(spark, t, spark.createDataFrame(errors, ", ".join(f"{c} {ty}" for c, ty in ETL_ERRORS_COLUMNS)))
+        write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS)))
     if ledger:
         rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)
                 for f, src, status in ledger]
-        merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ", ".join(f"{c} {ty}" for c, ty in LEDGER_COLUMNS)),
+        merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)),
                    "t.file_key = s.file_key AND t.etag = s.etag", update=False)
 
 def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
@@ -215,14 +212,14 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summa
 # %% ../nbs/60_pipeline.ipynb #5a75e056
 def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None):
     "Insert or update the run's row in `logs.pipeline_runs`."
-    row = spark.createDataFrame([summary.run_row(finished_at)], ", ".join(f"{c} {t}" for c, t in PIPELINE_RUNS_COLUMNS))
+    row = spark.createDataFrame([summary.run_row(finished_at)], ddl(PIPELINE_RUNS_COLUMNS))
     merge_into(spark, tables.name("logs", "pipeline_runs"), row, "t.run_id = s.run_id")
 
 def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rules=ORDER_RULES):
     "One `logs.data_quality_results` row per rule for this run."
     counts = {**summary.quarantined_by_rule, **summary.warnings_by_rule}
     rows = [(summary.run_id, summary.run_date, r.name, r.criticality, summary.bronze_rows, counts.get(r.name, 0)) for r in rules]
-    (spark.createDataFrame(rows, ", ".join(f"{c} {t}" for c, t in DQ_RESULTS_COLUMNS))
+    (spark.createDataFrame(rows, ddl(DQ_RESULTS_COLUMNS))
           .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
 
 # %% ../nbs/60_pipeline.ipynb #9155fb26

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import merge_into
+from .spark import create_table, merge_into
 
 # %% auto #0
 __all__ = ['ORDER_RULES', 'ETL_ERRORS_COLUMNS', 'Rule', 'check_rules', 'split_valid', 'create_etl_errors', 'to_etl_errors',
@@ -71,8 +71,7 @@ ETL_ERRORS_COLUMNS = [("run_id", "string"), ("rule", "string"), ("reason", "stri
 
 def create_etl_errors(spark: SparkSession, tables: Tables):
     "Create `logs.etl_errors` if it does not exist."
-    cols = ", ".join(f"{c} {t}" for c, t in ETL_ERRORS_COLUMNS)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {tables.etl_errors} ({cols}) USING DELTA")
+    create_table(spark, tables.etl_errors, ETL_ERRORS_COLUMNS)
 
 def to_etl_errors(quarantined: DataFrame, run_id: str, logged_at: datetime) -> DataFrame:
     "Quarantined staged rows as `etl_errors` rows."

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from .config import Tables
-from .spark import merge_into
+from .spark import create_table, merge_into
 from .sources import SourceDialect, KAGGLE_ECOMMERCE
 
 # %% auto #0
@@ -120,8 +120,7 @@ def dedupe_lines(df: DataFrame) -> DataFrame:
 # %% ../nbs/20_silver.ipynb #08ce50a6
 def create_silver(spark: SparkSession, tables: Tables):
     "Create `processed.orders_cleaned` if it does not exist, partitioned by order year and month."
-    cols = ", ".join(f"{c} {t}" for c, t in SILVER_COLUMNS)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {tables.orders_cleaned} ({cols}) USING DELTA PARTITIONED BY (order_year, order_month)")
+    create_table(spark, tables.orders_cleaned, SILVER_COLUMNS, partitioned_by=("order_year", "order_month"))
 
 def month_predicate(months: list[tuple[int, int]], alias: str="t") -> str:
     "SQL predicate selecting the (year, month) partitions, as literals."

@@ -11,7 +11,7 @@ from .config import on_databricks
 
 # %% auto #0
 __all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'local_spark_conf', 'get_spark', 'merge_into']
+           'local_spark_conf', 'get_spark', 'ddl', 'create_table', 'merge_into']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -190,6 +190,19 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     return b.getOrCreate()
 
 # %% ../nbs/01_spark.ipynb #923a0ce8
+def ddl(columns: list[tuple[str, str]]) -> str:
+    "`col type, ...` from (column, type) pairs, names quoted."
+    return ", ".join(f"`{c}` {t}" for c, t in columns)
+
+def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
+                 partitioned_by: tuple=(), properties: dict|None=None):
+    "CREATE TABLE IF NOT EXISTS a Delta table with these columns, partition columns and table properties."
+    sql = f"CREATE TABLE IF NOT EXISTS {name} ({ddl(columns)}) USING DELTA"
+    if partitioned_by: sql += f" PARTITIONED BY ({', '.join(partitioned_by)})"
+    if properties: sql += " TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")"
+    spark.sql(sql)
+
+# %% ../nbs/01_spark.ipynb #6ba02275
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
                update_when: str|None=None, # extra condition for updating a matched row; None: always
                update: bool=True, insert: bool=True):
