@@ -48,7 +48,7 @@ def parse_lines(lines: DataFrame, # from `read_lines`, one file schema
     "Data lines (not the header) split into the dialect's columns as strings, with `parse_error` and `_rescued_data`."
     n = len(fs.header)
     schema = ", ".join(f"_c{i} string" for i in range(n))
-    parsed = F.from_csv(F.col("raw_record"), schema, {"mode": "PERMISSIVE", "nullValue": ""})
+    parsed = F.from_csv(F.col("raw_record"), schema, {"mode": "PERMISSIVE", "nullValue": "", "escape": '"'}) # RFC 4180: "" is a quote
     pos = {h: i for i, h in enumerate(fs.header)}
     cols = []
     for c in fs.dialect.columns:

@@ -19,6 +19,12 @@ def _date_arg(v: str) -> date:
     try: return parse_run_date(v)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e))
 
+def _rate(v: str) -> float:
+    try: r = float(v)
+    except ValueError: r = -1.0
+    if not 0 <= r <= 1: raise argparse.ArgumentTypeError(f"{v!r} is not a share between 0 and 1 (0.05 is 5%)")
+    return r
+
 def _positive(v: str) -> int:
     if not v.isdigit() or int(v) < 1: raise argparse.ArgumentTypeError(f"{v!r} is not a positive whole number")
     return int(v)
@@ -29,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Daily e-commerce order CSVs (s3://bucket/raw/ecommerce_sales/YYYY/MM/DD/ or a local folder) into bronze, silver "
         "and gold Delta Lake tables, with quality rules and quarantine.",
         epilog="Environment: ECOM_SOURCE_ROOT, ECOM_WAREHOUSE, ECOM_CATALOG, ECOM_SOURCE_TZ, AWS_ENDPOINT_URL (S3-compatible "
-               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY.")
+               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY; quality and alerts: ECOM_MAX_QUARANTINE_RATE, ECOM_ON_NO_DATA, "
+               "ECOM_ANOMALY_K, ECOM_ANOMALY_MIN_HISTORY, ECOM_SMTP_HOST, ECOM_SMTP_PORT, ECOM_ALERT_FROM, ECOM_ALERT_EMAILS, "
+               "ECOM_ALERT_TRANSPORT (smtp or ses).")
     p.add_argument("--version", action="version", version=f"ecom_pipeline {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -52,9 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="process one landing day: ingest, bronze, quality, silver, gold",
                        description="Process one landing day folder end to end and print a summary. Exit 0 on success, "
-                                   "1 with a one-line reason on failure.")
+                                   "1 with a one-line reason on failure. A failure, a day without data and anomalies "
+                                   "send one alert email when ECOM_SMTP_HOST (or ECOM_ALERT_TRANSPORT=ses) and ECOM_ALERT_EMAILS are set.")
     r.add_argument("--date", type=_date_arg, default=None, metavar="YYYY-MM-DD",
                    help="landing day to process (default: yesterday in UTC, what a 3 AM run processes)")
+    r.add_argument("--max-quarantine-rate", type=_rate, default=None, metavar="R",
+                   help="fail the run when more than this share of the day's lines is quarantined, 0..1 "
+                        "(default $ECOM_MAX_QUARANTINE_RATE or 0.05)")
+    r.add_argument("--on-no-data", choices=("warn", "fail", "ignore"), default=None,
+                   help="what an empty or missing day folder does (default $ECOM_ON_NO_DATA or warn: succeed and alert)")
     _common(r)
 
     d = sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
@@ -89,7 +103,9 @@ def cmd_land(a) -> int:
     return 0
 
 def _config(a) -> PipelineConfig:
-    return PipelineConfig.from_env(source_root=a.source, warehouse=a.warehouse, catalog=a.catalog, source_tz=a.source_tz)
+    return PipelineConfig.from_env(source_root=a.source, warehouse=a.warehouse, catalog=a.catalog, source_tz=a.source_tz,
+                                   max_quarantine_rate=getattr(a, "max_quarantine_rate", None),
+                                   on_no_data=getattr(a, "on_no_data", None))
 
 def cmd_run(a) -> int:
     from ecom_pipeline.pipeline import run_daily

@@ -77,6 +77,10 @@ LOCAL_HOME = "lakehouse"
 DEFAULT_SOURCE_ROOT = f"{LOCAL_HOME}/landing/raw/ecommerce_sales"
 DEFAULT_WAREHOUSE = f"{LOCAL_HOME}/warehouse"
 
+_ENV_NUMBERS = [("max_quarantine_rate", "ECOM_MAX_QUARANTINE_RATE", float), ("anomaly_k", "ECOM_ANOMALY_K", float),
+                ("anomaly_min_history", "ECOM_ANOMALY_MIN_HISTORY", int), ("anomaly_window_days", "ECOM_ANOMALY_WINDOW_DAYS", int),
+                ("write_retries", "ECOM_WRITE_RETRIES", int), ("claim_hours", "ECOM_CLAIM_HOURS", float)]
+
 @dataclass(frozen=True)
 class PipelineConfig:
     "Everything a run needs, read once and passed down."
@@ -85,10 +89,24 @@ class PipelineConfig:
     warehouse: str|None = DEFAULT_WAREHOUSE # local warehouse folder (None on Databricks)
     source_tz: str = "UTC" # time zone of the Order_Date/Time values in the files
     s3_read: str = "stage" # `stage`: copy S3 files next to the warehouse for Spark; `direct`: Spark reads s3:// itself
+    max_quarantine_rate: float = 0.05 # a day whose share of quarantined lines is above this fails (0..1)
+    on_no_data: str = "warn" # an empty or missing day folder: `warn` (alert), `fail` or `ignore`
+    anomaly_k: float = 3.0 # anomaly: outside median ± k × MAD of the trailing window
+    anomaly_min_history: int = 7 # days of history needed before anomalies are judged
+    anomaly_window_days: int = 28 # length of the trailing window
+    write_retries: int = 5 # attempts of a Delta write that meets a concurrent-write conflict
+    claim_hours: float = 6.0 # a run's claim on its date expires after this many hours
     def __post_init__(self):
         check_identifier(self.catalog, "catalog")
         if self.s3_read not in ("stage", "direct"): raise ValueError(f"s3_read {self.s3_read!r} must be 'stage' or 'direct'")
         if not self.source_root: raise ValueError("source_root is empty: give --source or set ECOM_SOURCE_ROOT")
+        if self.on_no_data not in ("warn", "fail", "ignore"):
+            raise ValueError(f"on_no_data {self.on_no_data!r} must be 'warn', 'fail' or 'ignore'")
+        if not 0 <= self.max_quarantine_rate <= 1:
+            raise ValueError(f"max_quarantine_rate {self.max_quarantine_rate!r} must be between 0 and 1 (0.05 is 5%)")
+        if self.anomaly_k <= 0 or self.anomaly_min_history < 1 or self.anomaly_window_days < self.anomaly_min_history:
+            raise ValueError("anomaly settings: need anomaly_k > 0 and 1 <= anomaly_min_history <= anomaly_window_days")
+        if self.write_retries < 1 or self.claim_hours <= 0: raise ValueError("write_retries must be >= 1 and claim_hours > 0")
     @property
     def tables(self) -> Tables: return Tables(self.catalog)
 
@@ -102,5 +120,10 @@ class PipelineConfig:
                     warehouse=env.get("ECOM_WAREHOUSE", None if dbx else DEFAULT_WAREHOUSE),
                     source_tz=env.get("ECOM_SOURCE_TZ", "UTC"),
                     s3_read=env.get("ECOM_S3_READ", "direct" if dbx else "stage"))
+        for key, var, conv in _ENV_NUMBERS:
+            if env.get(var, "") != "":
+                try: vals[key] = conv(env[var])
+                except ValueError: raise ValueError(f"{var}={env[var]!r} is not a valid {conv.__name__}") from None
+        if env.get("ECOM_ON_NO_DATA"): vals["on_no_data"] = env["ECOM_ON_NO_DATA"]
         vals.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**vals)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_pipeline.ipynb #128850be
 from __future__ import annotations
-import shutil, sys, tempfile, time, uuid
+import os, re, shutil, socket, sys, tempfile, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -12,18 +12,21 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import create_table, ddl, merge_into
-from .landing import LandedFile, open_store
+from .spark import create_table, ddl, merge_into, retry_write
+from .landing import LandedFile, day_folder, open_store
 from .sources import MissingColumnsError, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
-from .silver import clean_orders, create_silver, dedupe_lines, merge_silver, stage_orders
+from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, stage_orders
 from .gold import create_gold, refresh_customer_lifetime_value, refresh_sales_metrics
+from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
+from .alerts import AlertConfig, compose_alert, send_alert
 
 # %% auto #0
-__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'ensure_tables', 'RunSummary', 'AccountingError',
-           'new_run_id', 'ingest', 'latest_file_versions', 'build_silver', 'build_gold', 'record_run', 'record_quality',
-           'run_daily']
+__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'ensure_tables', 'RunSummary',
+           'AccountingError', 'QuarantineRateExceeded', 'NoDataError', 'RunInProgressError', 'new_run_id', 'ingest',
+           'latest_file_versions', 'usual_prices', 'build_silver', 'build_gold', 'record_run', 'record_quality',
+           'claim_run_date', 'release_claim', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
@@ -34,17 +37,22 @@ PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", 
     ("finished_at", "timestamp"), ("source_root", "string"), ("files_found", "int"), ("files_new", "int"), ("lines_read", "bigint"),
     ("bronze_rows", "bigint"), ("quarantined", "bigint"), ("duplicates", "bigint"), ("order_lines", "bigint"),
     ("rows_inserted", "bigint"), ("rows_updated", "bigint"), ("net_revenue", "decimal(18,2)"),
-    ("stage_seconds", "map<string,double>"), ("error_message", "string")]
+    ("stage_seconds", "map<string,double>"), ("error_message", "string"), ("warnings", "array<string>"),
+    ("anomalies", "int"), ("alert_subject", "string")]
 DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
                       ("rows_checked", "bigint"), ("rows_failed", "bigint")]
+RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
+                      ("claimed_at", "timestamp"), ("expires_at", "timestamp")]
 
 def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet."
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
+    create_anomalies(spark, tables)
     create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
     create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
     create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
+    create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -72,14 +80,20 @@ class RunSummary:
     seconds: dict = field(default_factory=dict)
     status: str = "running" # running, succeeded or failed
     error_message: str|None = None
+    error_headline: str|None = None # short reason, for the alert subject
     started_at: datetime|None = None
+    checked: bool = False # the quality rules ran (so data_quality_results has figures)
+    no_data: bool = False # the day folder was missing or had no data file
+    warnings: list = field(default_factory=list) # things a person should know that did not fail the run
+    anomalies: list = field(default_factory=list) # `Anomaly`s of the day
+    alert_subject: str|None = None
 
     def __str__(self):
         rules = lambda d: ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v)
         dates = (f"{min(self.order_dates)} .. {max(self.order_dates)}" if len(self.order_dates) > 1 else
                  str(self.order_dates[0]) if self.order_dates else "none")
         lines = [
-            f"run {self.run_id}  landing day {self.run_date}  source {self.source_root}",
+            f"run {self.run_id}  landing day {self.run_date}  source {self.source_root}  {self.status.upper()}",
             f"  files        {self.files_found} found: {self.files_new} new, {self.files_skipped} already ingested"
             + (f", {self.unreadable_files} unreadable" if self.unreadable_files else "")
             + (f" (ignored: {', '.join(self.ignored)})" if self.ignored else ""),
@@ -90,7 +104,11 @@ class RunSummary:
             f"  to silver    {self.order_lines:,} order lines ({self.rows_inserted:,} inserted, {self.rows_updated:,} updated)",
             f"  gold         {len(self.order_dates)} order date(s) refreshed ({dates}); net revenue of those days {self.net_revenue:,.2f}",
         ]
-        if any(self.warnings_by_rule.values()): lines.append(f"  warnings     {rules(self.warnings_by_rule)}")
+        if any(self.warnings_by_rule.values()): lines.append(f"  warn rules   {rules(self.warnings_by_rule)}")
+        lines += [f"  WARNING      {w}" for w in self.warnings]
+        lines += [f"  ANOMALY      {a}" for a in self.anomalies]
+        if self.error_message: lines.append(f"  ERROR        {self.error_message[:500]}")
+        if self.alert_subject: lines.append(f"  alert        {self.alert_subject}")
         lines.append("  time         " + "  ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
         return "\n".join(lines)
 
@@ -99,34 +117,47 @@ class RunSummary:
         return (self.run_id, self.run_date, self.status, self.started_at, finished_at, self.source_root, self.files_found,
                 self.files_new, self.lines_read, self.bronze_rows, self.quarantined, self.duplicates, self.order_lines,
                 self.rows_inserted, self.rows_updated, Decimal(self.net_revenue).quantize(Decimal("0.01")),
-                {k: float(v) for k, v in self.seconds.items()}, self.error_message)
+                {k: float(v) for k, v in self.seconds.items()}, self.error_message, list(self.warnings),
+                len(self.anomalies), self.alert_subject)
 
 # %% ../nbs/60_pipeline.ipynb #b4378100
-class AccountingError(RuntimeError): pass
+class AccountingError(RuntimeError):
+    headline = "row accounting does not balance"
+class QuarantineRateExceeded(RuntimeError): pass
+class NoDataError(RuntimeError):
+    headline = "no data arrived"
+class RunInProgressError(RuntimeError):
+    headline = "another run of this date is in progress"
 
 def new_run_id(run_date: date, now: datetime|None=None) -> str:
     "A unique, sortable run id: landing date, UTC start time and a random suffix."
     now = now or datetime.now(timezone.utc)
     return f"{run_date:%Y%m%d}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}\Z")
+
 @contextmanager
 def _timed(summary: RunSummary, stage: str, log):
     t0 = time.time()
     log(f"  {stage} ...")
-    yield
-    summary.seconds[stage] = time.time() - t0
+    try: yield
+    finally: summary.seconds[stage] = time.time() - t0
+
+def _retry(cfg: PipelineConfig, log):
+    "`retry_write` with the run's settings."
+    return lambda fn, what: retry_write(fn, what, cfg.write_retries, log)
 
 def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_id: str, ingested_at: datetime,
            staging: Path|None, summary: RunSummary, log=print):
-    "Append the day's new files to bronze and record them in the ledger."
-    t = cfg.tables
+    "Append the day's new files to bronze and record them in the ledger; check lines read = bronze rows per file."
+    t, retry = cfg.tables, _retry(cfg, log)
     files, summary.ignored = store.list_day(run_date)
     summary.files_found = len(files)
     done = {(r.file_key, r.etag) for r in spark.table(t.ingested_files).where(F.col("landing_date") == F.lit(run_date))
                                               .select("file_key", "etag").collect()}
     new = [f for f in files if (f.uri, f.etag) not in done]
     summary.files_new, summary.files_skipped = len(new), len(files) - len(new)
-    ledger, errors, appended = [], [], []
+    ledger, errors, read = [], [], {}
     for f in new:
         header = split_header(store.head(f))
         if not header:
@@ -135,27 +166,36 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
             fs = detect_source(header, f.uri)
         except UnknownSourceError as e:
             errors.append((run_id, "unknown_source", str(e), f.uri, f.etag, 1, ",".join(header), run_date, ingested_at))
-            ledger.append((f, None, "rejected")); summary.unreadable_files += 1; log(f"    {e}"); continue
+            ledger.append((f, None, "rejected")); summary.unreadable_files += 1; log(f"    {e}")
+            summary.warnings.append(f"{f.rel}: rejected whole, its header matches no known source (one row in logs.etl_errors)")
+            continue
         path = store.spark_path(f, staging)
+        read[(f.uri, f.etag)] = max(spark.read.text(path).count() - 1, 0) # physical lines after the header
         parsed = parse_lines(read_lines(spark, [(path, f.uri, f.etag)]), fs)
-        append_bronze(to_bronze(parsed, fs.dialect.source_system, run_date, ingested_at, run_id), t, f.uri, f.etag)
-        if fs.extra: log(f"    {f.rel}: extra column(s) {', '.join(fs.extra)} kept in bronze _rescued_data")
-        ledger.append((f, fs.dialect.source_system, "ingested")); appended.append(f)
+        retry(lambda: append_bronze(to_bronze(parsed, fs.dialect.source_system, run_date, ingested_at, run_id), t, f.uri, f.etag),
+              f"bronze append of {f.rel}")
+        if fs.extra:
+            msg = f"{f.rel}: extra column(s) {', '.join(fs.extra)} kept in bronze _rescued_data"
+            log(f"    {msg}"); summary.warnings.append(msg)
+        ledger.append((f, fs.dialect.source_system, "ingested"))
     counts = {}
-    if appended:
-        keys = [(f.uri, f.etag) for f in appended]
+    if read:
         b = _bronze_day(spark, t, run_date)
         counts = {(r.source_file, r.source_etag): r["count"] for r in
-                  b.where(F.struct("source_file", "source_etag").isin([F.struct(F.lit(k), F.lit(e)) for k, e in keys]))
+                  b.where(F.struct("source_file", "source_etag").isin([F.struct(F.lit(k), F.lit(e)) for k, e in read]))
                    .groupBy("source_file", "source_etag").count().collect()}
-    summary.lines_read = sum(counts.values())
+        for (uri, etag), n in read.items():
+            if counts.get((uri, etag), 0) != n:
+                raise AccountingError(f"{uri}: {n:,} lines read but {counts.get((uri, etag), 0):,} bronze rows for this file "
+                                      f"version (ETag {etag}); the ledger was not updated")
+    summary.lines_read = sum(read.values())
     if errors:
-        write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS)))
+        retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
     if ledger:
         rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)
                 for f, src, status in ledger]
-        merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)),
-                   "t.file_key = s.file_key AND t.etag = s.etag", update=False)
+        retry(lambda: merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)),
+                                 "t.file_key = s.file_key AND t.etag = s.etag", update=False), "logs.ingested_files")
 
 def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
     "Bronze lines of one landing day (partition-pruned)."
@@ -168,42 +208,69 @@ def latest_file_versions(bronze_day: DataFrame) -> DataFrame:
     return bronze_day.withColumn("_latest", F.max("ingested_at").over(w)).where("ingested_at = _latest").drop("_latest")
 
 # %% ../nbs/60_pipeline.ipynb #e8cf208c
+def usual_prices(spark: SparkSession, t: Tables, run_date: date, days: int=90) -> DataFrame:
+    "Median unit price per product over the `days` before `run_date` (silver, partition-pruned): `product_name, usual_unit_price`."
+    start = run_date - timedelta(days=days)
+    months = sorted({(start + timedelta(days=i)).timetuple()[:2] for i in range(days + 1)})
+    return (spark.table(t.orders_cleaned).alias("t").where(month_predicate(months))
+            .where(F.col("order_date").between(F.lit(start), F.lit(run_date - timedelta(days=1))))
+            .groupBy("product_name").agg(F.percentile_approx("unit_price", 0.5).cast("decimal(18,2)").alias("usual_unit_price")))
+
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
-                 summary: RunSummary) -> DataFrame:
+                 summary: RunSummary, log=print) -> DataFrame:
     "Check, quarantine, dedupe and MERGE the day's bronze lines; return the merged order lines."
-    t = cfg.tables
+    t, retry = cfg.tables, _retry(cfg, log)
     day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
-    checked = check_rules(stage_orders(day, cfg.source_tz))
+    staged = stage_orders(day, cfg.source_tz)
+    staged = (staged.withColumn("_product", label(F.col("src.Product")))
+                    .join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
+                    .drop("_product"))
+    checked = check_rules(staged)
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))
     stats = checked.agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size("_errors") > 0).cast("int")).alias("quarantined"),
+                        F.sum((F.size("_errors") == 0).cast("int")).alias("valid"),
                         *[F.sum((F.get(F.col("_errors"), 0)["rule"] == r.name).cast("int")).alias(f"e_{r.name}") for r in ORDER_RULES if r.criticality == "error"],
                         *[has("_warnings", r.name).alias(f"w_{r.name}") for r in ORDER_RULES if r.criticality == "warn"]).first()
-    summary.bronze_rows, summary.quarantined = stats["rows"], stats["quarantined"] or 0
+    summary.bronze_rows, summary.quarantined, valid_rows = stats["rows"], stats["quarantined"] or 0, stats["valid"] or 0
     summary.quarantined_by_rule = {r.name: stats[f"e_{r.name}"] or 0 for r in ORDER_RULES if r.criticality == "error"}
     summary.warnings_by_rule = {r.name: stats[f"w_{r.name}"] or 0 for r in ORDER_RULES if r.criticality == "warn"}
+    summary.checked = True
+    if summary.bronze_rows != summary.quarantined + valid_rows or sum(summary.quarantined_by_rule.values()) != summary.quarantined:
+        raise AccountingError(f"row accounting failed for {run_date}: {summary.bronze_rows:,} bronze lines != {summary.quarantined:,} "
+                              f"quarantined + {valid_rows:,} valid (quarantined by rule: {summary.quarantined_by_rule})")
     valid, quarantined = split_valid(checked)
-    if summary.quarantined: write_etl_errors(spark, t, to_etl_errors(quarantined, run_id, logged_at))
+    if summary.quarantined: retry(lambda: write_etl_errors(spark, t, to_etl_errors(quarantined, run_id, logged_at)), "logs.etl_errors")
+    rate = summary.quarantined / summary.bronze_rows if summary.bronze_rows else 0.0
+    if rate > cfg.max_quarantine_rate:
+        top = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.quarantined_by_rule.items(), key=lambda kv: -kv[1]) if v)
+        e = QuarantineRateExceeded(
+            f"{rate:.1%} of the {summary.bronze_rows:,} lines of {run_date} quarantined ({top}), above the "
+            f"{cfg.max_quarantine_rate:.1%} threshold: silver and gold were not changed. The lines are in {t.etl_errors}; "
+            f"fix and land the files again, or rerun with a higher --max-quarantine-rate to accept them")
+        e.headline = f"{rate:.1%} rows quarantined"
+        raise e
     lines = dedupe_lines(clean_orders(valid).withColumn("run_id", F.lit(run_id)))
     per_date = lines.groupBy("order_date").count().collect()
     summary.order_lines = sum(r["count"] for r in per_date)
     summary.order_dates = sorted(r.order_date for r in per_date)
-    summary.duplicates = summary.bronze_rows - summary.quarantined - summary.order_lines
+    summary.duplicates = valid_rows - summary.order_lines
     if summary.duplicates < 0:
-        raise AccountingError(f"row accounting failed for {run_date}: {summary.bronze_rows} bronze lines < "
-                              f"{summary.quarantined} quarantined + {summary.order_lines} order lines")
+        raise AccountingError(f"row accounting failed for {run_date}: {summary.order_lines:,} distinct order lines from "
+                              f"{valid_rows:,} valid lines")
     if per_date:
-        m = merge_silver(spark, t, lines, sorted({(d.year, d.month) for d in summary.order_dates}))
+        months = sorted({(d.year, d.month) for d in summary.order_dates})
+        m = retry(lambda: merge_silver(spark, t, lines, months), "silver MERGE")
         if m is not None:
             r = m.first()
             summary.rows_inserted, summary.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
     return lines
 
-def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summary: RunSummary):
+def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summary: RunSummary, log=print):
     "Refresh gold for the order dates and customers of the day's lines."
-    t = cfg.tables
+    t, retry = cfg.tables, _retry(cfg, log)
     if not summary.order_dates: return
-    refresh_sales_metrics(spark, t, summary.order_dates)
-    refresh_customer_lifetime_value(spark, t, lines)
+    retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
+    retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)
     total = spark.sql(f"SELECT sum(net_revenue) AS v FROM {t.sales_metrics} WHERE product_category = 'ALL' "
                       f"AND order_date IN ({dates})").first()["v"]
@@ -222,42 +289,114 @@ def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rul
     (spark.createDataFrame(rows, ddl(DQ_RESULTS_COLUMNS))
           .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
 
+# %% ../nbs/60_pipeline.ipynb #81208f4b
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print):
+    "Take `logs.run_claims` for `run_date`, or raise `RunInProgressError` naming the run that holds it."
+    t, host, pid = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid()
+    row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours))], ddl(RUN_CLAIMS_COLUMNS))
+    def take(dead_run: str|None=None) -> list:
+        free = "t.run_id IS NULL OR t.expires_at < s.claimed_at" + (f" OR t.run_id = '{dead_run}'" if dead_run else "")
+        merge_into(spark, t, row, "t.run_date = s.run_date", update_when=free)
+        return spark.table(t).where(F.col("run_date") == F.lit(run_date)).collect()
+    def attempt():
+        held, took_over = take(), None
+        h = next((r for r in held if r.run_id != run_id), None)
+        if h is not None and len(held) == 1 and h.run_id and h.host == host and h.pid != pid and not _pid_alive(h.pid):
+            held, took_over = take(h.run_id), h.run_id # its process on this host is gone (killed): take the date over
+        if len(held) != 1 or held[0].run_id != run_id:
+            h = next((r for r in held if r.run_id != run_id), held[0])
+            raise RunInProgressError(
+                f"another run of {run_date} is in progress: run {h.run_id} on {h.host} (pid {h.pid}) since "
+                f"{h.claimed_at:%Y-%m-%d %H:%M:%S} UTC, claim valid until {h.expires_at:%Y-%m-%d %H:%M} UTC. This run wrote "
+                f"nothing; run the day again when that one has finished")
+        return took_over
+    took_over = retry_write(attempt, "logs.run_claims", cfg.write_retries, log)
+    if took_over: log(f"    took over the claim of run {took_over}: its process on this host is gone")
+
+def release_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, log=print):
+    "Give the date back (only if this run still holds it)."
+    t = cfg.tables.name("logs", "run_claims")
+    retry_write(lambda: spark.sql(f"UPDATE {t} SET run_id = NULL WHERE run_date = DATE'{run_date.isoformat()}' "
+                                  f"AND run_id = '{run_id}'"), "logs.run_claims", cfg.write_retries, log)
+
 # %% ../nbs/60_pipeline.ipynb #9155fb26
+def _headline(e: BaseException) -> str:
+    "A short reason for the alert subject."
+    h = getattr(e, "headline", None)
+    if h: return h
+    msg = " ".join(str(e).split()).split(" JVM stacktrace:")[0]
+    msg = re.sub(r"(?:s3a?://|/)\S*/([^/\s]+)", r"\1", msg) # a file's name says enough in a subject
+    return f"{type(e).__name__}: " + (msg if len(msg) <= 100 else msg[:99] + "…")
+
 def run_daily(spark: SparkSession,
               cfg: PipelineConfig,
               run_date: str|date, # landing day to process, YYYY-MM-DD
               run_id: str|None=None, # default: a new id
               client=None, # boto3 S3 client (default: a new one for s3:// roots)
               log=None, # callable(str) for progress lines (default: print to stderr)
+              alerts: AlertConfig|None=None, # where the run's alert goes (default: from ECOM_* variables)
              ) -> RunSummary:
-    "Process one landing day end to end: ingest -> bronze -> quality -> silver -> gold."
+    "Process one landing day end to end: claim -> ingest -> bronze -> quality -> silver -> gold -> anomalies -> one alert."
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     run_date = parse_run_date(run_date)
+    if run_id is not None and not _RUN_ID.match(run_id):
+        raise ValueError(f"run_id {run_id!r} must be 1-100 letters, digits, '_', '.', ':' or '-'")
+    alerts = alerts if alerts is not None else AlertConfig.from_env()
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     run_id = run_id or new_run_id(run_date)
     store = open_store(cfg.source_root, client)
-    s = RunSummary(run_id, run_date, cfg.source_root)
-    t0 = time.time()
-    staging = None
+    t, retry = cfg.tables, _retry(cfg, log)
+    s = RunSummary(run_id, run_date, cfg.source_root, started_at=started)
+    t0, staging, claimed = time.time(), None, False
     if cfg.source_root.startswith(("s3://", "s3a://")) and cfg.s3_read == "stage":
         base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else Path(tempfile.gettempdir())/"ecom_pipeline_staging"
         staging = base/run_id
-    s.started_at = started
     try:
-        with _timed(s, "setup", log): ensure_tables(spark, cfg.tables); record_run(spark, cfg.tables, s)
+        with _timed(s, "setup", log):
+            retry(lambda: ensure_tables(spark, t), "creating the tables")
+            claim_run_date(spark, cfg, run_date, run_id, started, log); claimed = True
+            retry(lambda: record_run(spark, t, s), "logs.pipeline_runs")
         with _timed(s, "ingest", log): ingest(spark, cfg, store, run_date, run_id, started, staging, s, log)
-        with _timed(s, "silver", log): lines = build_silver(spark, cfg, run_date, run_id, started, s)
-        with _timed(s, "gold", log): build_gold(spark, cfg, lines, s)
+        if s.files_found == 0 and cfg.on_no_data != "ignore":
+            msg = (f"no data arrived: {cfg.source_root.rstrip('/')}/{day_folder(run_date)}/ is missing or holds no CSV file"
+                   + (f" (only {', '.join(s.ignored)})" if s.ignored else ""))
+            if cfg.on_no_data == "fail": raise NoDataError(msg)
+            s.no_data = True; s.warnings.append(msg); log(f"  {msg}")
+        with _timed(s, "silver", log): lines = build_silver(spark, cfg, run_date, run_id, started, s, log)
+        with _timed(s, "gold", log): build_gold(spark, cfg, lines, s, log)
+        with _timed(s, "anomalies", log):
+            rate = Decimal(s.quarantined) / Decimal(s.bronze_rows) if s.bronze_rows else None
+            s.anomalies = detect_anomalies(spark, t, run_date, rate, cfg.anomaly_k, cfg.anomaly_min_history, cfg.anomaly_window_days)
+            if s.anomalies:
+                rows = anomaly_rows(s.anomalies, run_id, run_date, datetime.now(timezone.utc).replace(tzinfo=None))
+                retry(lambda: spark.createDataFrame(rows, ddl(ANOMALIES_COLUMNS)).write.format("delta").mode("append")
+                                   .saveAsTable(t.name("logs", "anomalies")), "logs.anomalies")
         s.status = "succeeded"
     except Exception as e:
         s.status, s.error_message = "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}"
+        s.error_headline = _headline(e)
         raise
     finally:
         if staging is not None: shutil.rmtree(staging, ignore_errors=True)
         s.seconds["total"] = time.time() - t0
+        alert = compose_alert(s, t)
+        s.alert_subject = alert.subject if alert else None
         try:
-            if s.status == "succeeded": record_quality(spark, cfg.tables, s)
-            record_run(spark, cfg.tables, s, datetime.now(timezone.utc).replace(tzinfo=None))
+            if s.checked: retry(lambda: record_quality(spark, t, s), "logs.data_quality_results")
+            retry(lambda: record_run(spark, t, s, datetime.now(timezone.utc).replace(tzinfo=None)), "logs.pipeline_runs")
         except Exception as rec_err: # never hide the run's own error behind a logging error
-            log(f"  could not record the run in logs.pipeline_runs: {rec_err}")
+            log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
+        if claimed:
+            try: release_claim(spark, cfg, run_date, run_id, log)
+            except Exception as rel_err: log(f"  could not release the claim on {run_date}: {str(rel_err)[:300]}")
+        if alert:
+            try: send_alert(alert, alerts, log)
+            except Exception as mail_err: # the run's outcome stands; say why the mail did not go
+                log(f"  alert could not be sent ({type(mail_err).__name__}: {str(mail_err)[:200]}): {alert.subject}")
     return s

@@ -11,8 +11,8 @@ from .config import Tables
 from .spark import create_table, merge_into
 
 # %% auto #0
-__all__ = ['ORDER_RULES', 'ETL_ERRORS_COLUMNS', 'Rule', 'check_rules', 'split_valid', 'create_etl_errors', 'to_etl_errors',
-           'write_etl_errors']
+__all__ = ['ORDER_RULES', 'REFERENCE_COLUMNS', 'ETL_ERRORS_COLUMNS', 'Rule', 'check_rules', 'split_valid', 'create_etl_errors',
+           'to_etl_errors', 'write_etl_errors']
 
 # %% ../nbs/40_quality.ipynb #7655e660
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Rule:
 
 ORDER_RULES = (
     Rule("malformed_line", "error", "parse_error IS NOT NULL", "malformed line", "parse_error", on_malformed=True),
+    Rule("encoding_invalid", "error", "NOT is_valid_utf8(raw_record)",
+         "bytes that are not UTF-8 (a Latin-1 export?); raw_record keeps the original bytes"),
     Rule("order_date_invalid", "error", "order_date IS NULL", "Order_Date missing or not a real date (M/D/YYYY or YYYY-MM-DD)", "src.Order_Date"),
     Rule("order_time_invalid", "error", "order_time IS NULL", "Time missing or not a real time of day (H:MM:SS)", "src.Time"),
     Rule("customer_id_missing", "error", "customer_id IS NULL", "Customer_Id missing", "src.Customer_Id"),
@@ -38,12 +40,19 @@ ORDER_RULES = (
          "Sales missing, not a number, too large for decimal(18,2), or < 0", "src.Sales"),
     Rule("discount_out_of_range", "error", "discount_rate IS NULL OR discount_rate < 0 OR discount_rate > 1",
          "Discount not a number in [0, 1]", "src.Discount"),
+    Rule("line_amount_too_large", "error", "try_cast(unit_price * quantity AS decimal(18,2)) IS NULL AND unit_price IS NOT NULL "
+         "AND quantity IS NOT NULL", "Sales × Quantity does not fit decimal(18,2)", "concat(src.Sales, ' × ', src.Quantity)"),
     Rule("aging_missing", "warn", "aging_days IS NULL", "Aging missing or not a whole number of days", "src.Aging"),
     Rule("payment_method_unknown", "warn",
          "payment_method IS NULL OR payment_method NOT IN ('credit_card', 'debit_card', 'money_order', 'e_wallet')",
          "Payment_method unknown", "src.Payment_method"),
     Rule("order_ts_in_future", "warn", "coalesce(order_ts > current_timestamp(), false)", "order timestamp in the future", "order_ts"),
+    Rule("price_outside_usual_range", "warn", "coalesce(unit_price > usual_unit_price * 2 OR unit_price * 2 < usual_unit_price, false)",
+         "Sales outside half to double the product's median price of the last 90 days",
+         "concat(unit_price, ' vs usual ', usual_unit_price)"),
 )
+
+REFERENCE_COLUMNS = [("usual_unit_price", "decimal(18,2)")] # joined in by the pipeline; null when there is no history
 
 # %% ../nbs/40_quality.ipynb #efdb962f
 def _hits(rules, criticality):
@@ -58,6 +67,8 @@ def _hits(rules, criticality):
 
 def check_rules(staged: DataFrame, rules=ORDER_RULES) -> DataFrame:
     "Add `_errors` and `_warnings`: arrays of (rule, reason) of the error and warn rules each row breaks."
+    for c, t in REFERENCE_COLUMNS:
+        if c not in staged.columns: staged = staged.withColumn(c, F.lit(None).cast(t))
     return staged.withColumn("_errors", _hits(rules, "error")).withColumn("_warnings", _hits(rules, "warn"))
 
 def split_valid(checked: DataFrame) -> tuple[DataFrame, DataFrame]:

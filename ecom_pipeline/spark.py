@@ -4,14 +4,16 @@
 
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
-import fcntl, os, re, shutil, subprocess, sys, tempfile
+import fcntl, os, random, re, shutil, socket, subprocess, sys, tempfile, time
+from datetime import datetime, timezone
 from pathlib import Path
 from pyspark.sql import SparkSession
 from .config import on_databricks
 
 # %% auto #0
 __all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'local_spark_conf', 'get_spark', 'ddl', 'create_table', 'merge_into']
+           'WarehouseBusyError', 'lock_warehouse', 'local_spark_conf', 'get_spark', 'ddl', 'create_table', 'merge_into',
+           'WriteConflictError', 'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -107,6 +109,9 @@ logger.quiet11.name = org.apache.spark.sql.execution.datasources.v2.CreateNamesp
 logger.quiet11.level = error
 logger.quiet12.name = org.apache.spark.util.Utils
 logger.quiet12.level = error
+# an UPDATE of a small table written without statistics (logs.run_claims) warns that it cannot cross-check its count
+logger.quiet14.name = org.apache.spark.sql.delta.commands.UpdateCommand
+logger.quiet14.level = error
 # the Hive metastore logs expected conditions (schema exists; Delta tables are not Hive-compatible) as errors
 logger.quiet13.name = org.apache.hadoop.hive.metastore
 logger.quiet13.level = off
@@ -118,6 +123,40 @@ def log4j2_file() -> Path:
     if not p.exists() or p.read_text() != _LOG4J2:
         p.parent.mkdir(parents=True, exist_ok=True); p.write_text(_LOG4J2)
     return p
+
+# %% ../nbs/01_spark.ipynb #e1582d8b
+class WarehouseBusyError(RuntimeError): pass
+
+_WAREHOUSE_LOCKS: dict = {} # resolved warehouse path -> open file descriptor holding the lock
+
+def lock_warehouse(warehouse: str, # local warehouse folder
+                   wait_seconds: float|None=None, # default $ECOM_WAREHOUSE_WAIT or 600
+                   log=None, # callable(str); default: print to stderr
+                  ) -> Path:
+    "Hold an exclusive lock on a local warehouse for the rest of this process (embedded Derby allows one process)."
+    wh = Path(warehouse).resolve()
+    if str(wh) in _WAREHOUSE_LOCKS: return wh
+    wh.mkdir(parents=True, exist_ok=True)
+    wait = float(os.environ.get("ECOM_WAREHOUSE_WAIT", 600)) if wait_seconds is None else wait_seconds
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    fd = os.open(wh/".ecom_pipeline.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline, said = time.time() + wait, False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+        except BlockingIOError:
+            holder = (wh/".ecom_pipeline.lock").read_text().strip() or "another process"
+            if time.time() >= deadline:
+                os.close(fd)
+                raise WarehouseBusyError(f"warehouse {wh} is in use by {holder}: the local Derby metastore allows one process at a "
+                                         f"time. Wait for it to finish or use another --warehouse (waited {wait:.0f}s; "
+                                         f"$ECOM_WAREHOUSE_WAIT sets how long)") from None
+            if not said: log(f"warehouse {wh} is in use by {holder}; waiting up to {wait:.0f}s for it"); said = True
+            time.sleep(0.5)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
+    _WAREHOUSE_LOCKS[str(wh)] = fd
+    return wh
 
 # %% ../nbs/01_spark.ipynb #82b9c2d8
 def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memory catalog in a temp folder
@@ -180,7 +219,7 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
         return active
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1") # a local session needs no other interface
-    if warehouse: Path(warehouse).mkdir(parents=True, exist_ok=True)
+    if warehouse: Path(warehouse).mkdir(parents=True, exist_ok=True); lock_warehouse(warehouse)
     if ui is None: ui = os.environ.get("ECOM_SPARK_UI", "") == "1"
     conf = local_spark_conf(warehouse, shuffle_partitions, ui)
     conf["spark.jars"] = ",".join(delta_jars())
@@ -200,7 +239,9 @@ def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
     sql = f"CREATE TABLE IF NOT EXISTS {name} ({ddl(columns)}) USING DELTA"
     if partitioned_by: sql += f" PARTITIONED BY ({', '.join(partitioned_by)})"
     if properties: sql += " TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")"
-    spark.sql(sql)
+    try: spark.sql(sql)
+    except Exception as e: # two first runs at once: the other one created it between our check and our create
+        if "ALREADY_EXISTS" not in str(e) and "AlreadyExists" not in type(e).__name__: raise
 
 # %% ../nbs/01_spark.ipynb #6ba02275
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
@@ -218,3 +259,29 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:
         spark.catalog.dropTempView(view)
+
+# %% ../nbs/01_spark.ipynb #34c27877
+class WriteConflictError(RuntimeError): pass
+
+_CONFLICT = re.compile(r"Concurrent\w*Exception|DELTA_CONCURRENT|MetadataChangedException|ProtocolChangedException|"
+                       r"DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED")
+
+def is_write_conflict(e: BaseException) -> bool:
+    "True for Delta's optimistic-concurrency conflicts (by class name or error class, so it works over Spark Connect too)."
+    return any(_CONFLICT.search(type(x).__name__) or _CONFLICT.search(str(x)[:2000]) for x in (e, e.__cause__) if x is not None)
+
+def retry_write(fn, # the write, a callable without arguments; must be idempotent
+                what: str, # what is written, for messages
+                attempts: int=5, log=None, pause: float=0.5):
+    "Call `fn`; on a Delta write conflict call it again (up to `attempts` times), then raise `WriteConflictError`."
+    for n in range(1, attempts + 1):
+        try: return fn()
+        except Exception as e:
+            if not is_write_conflict(e): raise
+            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            if n == attempts:
+                err = WriteConflictError(f"{what}: concurrent write conflict still there after {attempts} attempts: {first}")
+                err.headline = f"write conflict in {what} after {attempts} attempts"
+                raise err from e
+            if log: log(f"    {what}: write conflict, retrying ({n}/{attempts - 1}): {first[:120]}")
+            time.sleep(pause * 2 ** (n - 1) * (0.5 + random.random()))

@@ -1,0 +1,92 @@
+"""Crash safety (SIGKILL at four points, then a rerun converges) and time-zone independence (New York JVM and OS = UTC gold).
+
+Both compare a warehouse written by child processes with a reference run in this process, reading the child's tables
+by path: silver without run ids and ingestion times, gold, quarantine and the ledger must be equal, value for value.
+"""
+import os, subprocess, sys
+from datetime import date
+from pathlib import Path
+import pytest
+
+pytestmark = pytest.mark.slow
+from conftest import run_quiet
+from ecom_pipeline.config import PipelineConfig
+from ecom_pipeline.sample_data import Messiness, generate
+
+DAYS = [date(2018, 5, 7), date(2018, 5, 8)]
+DRIVER = Path(__file__).with_name("crash_driver.py")
+RUN_SPECIFIC = {"run_id", "bronze_ingested_at"}
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("landing")
+    generate(str(root), DAYS[0], len(DAYS), rows_per_day=200, seed=31,
+             messiness=Messiness(duplicate_rate=0.03, correction_rate=0.05, malformed_rate=0.03, late_rate=0.05))
+    return root
+
+def snapshot(spark, table):
+    "Content of each table that must not depend on how the runs went; `table(schema, name)` returns a DataFrame."
+    silver = table("processed", "orders_cleaned")
+    keep = [c for c in silver.columns if c not in RUN_SPECIFIC]
+    return {
+        "silver": sorted(map(tuple, silver.select(*keep).collect())),
+        "sales_metrics": sorted(map(tuple, table("analytics", "sales_metrics").collect())),
+        "clv": sorted(map(tuple, table("analytics", "customer_lifetime_value").collect())),
+        "etl_errors": sorted(map(tuple, table("logs", "etl_errors").select("source_file", "line_number", "rule", "reason").collect())),
+        "ledger": sorted(map(tuple, table("logs", "ingested_files").select("file_key", "etag", "line_count", "status").collect())),
+        "bronze": table("raw", "order_transactions").count()}
+
+@pytest.fixture(scope="module")
+def reference(spark, landing):
+    "The uninterrupted run, in this process, in UTC."
+    from ecom_pipeline.config import SCHEMAS
+    for s in SCHEMAS: spark.sql(f"DROP SCHEMA IF EXISTS spark_catalog.{s} CASCADE")
+    cfg = PipelineConfig(source_root=str(landing), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    for d in DAYS: run_quiet(spark, cfg, d)
+    snap = snapshot(spark, lambda s, t: spark.table(f"spark_catalog.{s}.{t}"))
+    for s in SCHEMAS: spark.sql(f"DROP SCHEMA IF EXISTS spark_catalog.{s} CASCADE")
+    assert snap["silver"] and snap["etl_errors"] and snap["sales_metrics"]
+    return snap
+
+def by_path(spark, wh):
+    return lambda s, t: spark.read.format("delta").load(str(wh/f"{s}.db"/t))
+
+def drive(wh, root, dates, point, env=None):
+    return subprocess.run([sys.executable, str(DRIVER), str(wh), str(root), ",".join(map(str, dates)), point],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+def check_invariants(spark, wh, after):
+    "Every table readable; bronze holds no line twice; the ledger claims no file whose lines are not all in bronze."
+    t = by_path(spark, wh)
+    if not (wh/"raw.db"/"order_transactions"/"_delta_log").is_dir(): return
+    bronze = t("raw", "order_transactions")
+    assert bronze.count() == bronze.select("source_file", "source_etag", "line_number").distinct().count(), after
+    counts = {(r.source_file, r.source_etag): r["count"] for r in bronze.groupBy("source_file", "source_etag").count().collect()}
+    if (wh/"logs.db"/"ingested_files"/"_delta_log").is_dir():
+        for r in t("logs", "ingested_files").where("status = 'ingested'").collect():
+            assert counts.get((r.file_key, r.etag), 0) == r.line_count, (after, r.file_key)
+    for schema, table in (("processed", "orders_cleaned"), ("analytics", "sales_metrics"), ("analytics", "customer_lifetime_value"),
+                          ("logs", "etl_errors"), ("logs", "pipeline_runs")):
+        if (wh/f"{schema}.db"/table/"_delta_log").is_dir(): t(schema, table).count()
+
+def test_sigkill_at_four_points_then_rerun_converges(spark, landing, reference, tmp_path):
+    wh = tmp_path/"wh"
+    for point in ("during_bronze_write", "before_silver", "during_merge", "during_gold"):
+        r = drive(wh, landing, DAYS[:1], point)
+        assert r.returncode == -9, (point, r.returncode, r.stderr[-2000:])
+        check_invariants(spark, wh, point)
+    r = drive(wh, landing, DAYS, "none")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "took over" not in r.stdout                                       # (progress lines are not printed)
+    check_invariants(spark, wh, "final")
+    got = snapshot(spark, by_path(spark, wh))
+    for k in reference: assert got[k] == reference[k], k
+    runs = by_path(spark, wh)("logs", "pipeline_runs").collect()
+    assert sum(r.status == "succeeded" for r in runs) == 2                  # the killed runs stay 'running': they never ended
+
+def test_new_york_jvm_and_os_time_zone_give_the_same_tables_as_utc(spark, landing, reference, tmp_path):
+    wh = tmp_path/"wh_ny"
+    r = drive(wh, landing, DAYS, "none", env={"TZ": "America/New_York", "JAVA_TOOL_OPTIONS": "-Duser.timezone=America/New_York"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = snapshot(spark, by_path(spark, wh))
+    for k in reference: assert got[k] == reference[k], k
