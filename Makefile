@@ -9,11 +9,12 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md
 
-.PHONY: help setup demo test check-sync nbtest pytest readme export clean cluster-test
+.PHONY: help setup demo test check-sync nbtest pytest readme export clean cluster-test slow-test
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
+	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog (~10 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make setup       create .venv and install the pinned dependencies (done by demo and test)"
 	@echo "make export      nbdev_export + nbdev_clean + README.md after editing notebooks"
@@ -58,6 +59,12 @@ pytest: setup
 	$(BIN)/pytest
 
 test: check-sync nbtest pytest
+
+# Tests that start several Spark processes of their own (pytest -m slow): SIGKILL at four points of a run, then a
+# rerun that must converge; a run with the JVM and OS in America/New_York that must equal a UTC run; the CLI in
+# separate processes finding each other's tables by name. CI runs it after make test.
+slow-test: setup
+	$(BIN)/pytest -m slow
 
 # The same pipeline on a Spark standalone master + two 1-core workers, and through a Spark Connect server, all on
 # 127.0.0.1; gold must equal a local[2] run on the same input.

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default $ECOM_MAX_QUARANTINE_RATE or 0.05)")
     r.add_argument("--on-no-data", choices=("warn", "fail", "ignore"), default=None,
                    help="what an empty or missing day folder does (default $ECOM_ON_NO_DATA or warn: succeed and alert)")
+    r.add_argument("--force", action="store_true",
+                   help="recompute silver and gold even when no new file arrived since the day's last succeeded run")
     _common(r)
 
     d = sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
@@ -115,7 +117,7 @@ def cmd_run(a) -> int:
     spark = get_spark(cfg.warehouse, master=a.master)
     _say(f"ecom_pipeline {__version__}: landing day {d} from {cfg.source_root} into catalog {cfg.catalog}"
          + (f", warehouse {Path(cfg.warehouse).resolve()}" if cfg.warehouse else ""))
-    print(run_daily(spark, cfg, d))
+    print(run_daily(spark, cfg, d, force=a.force))
     return 0
 
 # %% ../nbs/61_cli.ipynb #97dc8e66

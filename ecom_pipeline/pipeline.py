@@ -23,10 +23,10 @@ from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect
 from .alerts import AlertConfig, compose_alert, send_alert
 
 # %% auto #0
-__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'ensure_tables', 'RunSummary',
-           'AccountingError', 'QuarantineRateExceeded', 'NoDataError', 'RunInProgressError', 'new_run_id', 'ingest',
-           'latest_file_versions', 'usual_prices', 'build_silver', 'build_gold', 'record_run', 'record_quality',
-           'claim_run_date', 'release_claim', 'run_daily']
+__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'all_table_names',
+           'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
+           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'build_silver',
+           'build_gold', 'record_run', 'up_to_date', 'record_quality', 'claim_run_date', 'release_claim', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
@@ -44,8 +44,15 @@ DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "stri
 RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
                       ("claimed_at", "timestamp"), ("expires_at", "timestamp")]
 
+def all_table_names(tables: Tables) -> list[str]:
+    "Every table of the lakehouse."
+    return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.customer_lifetime_value,
+            tables.etl_errors, tables.ingested_files] + [tables.name("logs", n) for n in
+            ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
+
 def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet."
+    if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): return # the usual case: catalog lookups only
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
     create_anomalies(spark, tables)
@@ -191,11 +198,12 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
     summary.lines_read = sum(read.values())
     if errors:
         retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
-    if ledger:
+    if ledger: # an append: the files were not in the ledger when this run (holding the date's claim) read it
         rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)
                 for f, src, status in ledger]
-        retry(lambda: merge_into(spark, t.ingested_files, spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)),
-                                 "t.file_key = s.file_key AND t.etag = s.etag", update=False), "logs.ingested_files")
+        retry(lambda: spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
+                           .option("txnAppId", f"ecom_pipeline.ledger:{run_id}").option("txnVersion", 1)
+                           .saveAsTable(t.ingested_files), "logs.ingested_files")
 
 def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
     "Bronze lines of one landing day (partition-pruned)."
@@ -277,10 +285,20 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summa
     summary.net_revenue = total or Decimal("0.00")
 
 # %% ../nbs/60_pipeline.ipynb #5a75e056
-def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None):
-    "Insert or update the run's row in `logs.pipeline_runs`."
+def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None, new: bool=False):
+    "Append the run's row to `logs.pipeline_runs` (`new`), or update it."
     row = spark.createDataFrame([summary.run_row(finished_at)], ddl(PIPELINE_RUNS_COLUMNS))
-    merge_into(spark, tables.name("logs", "pipeline_runs"), row, "t.run_id = s.run_id")
+    if new: row.write.format("delta").mode("append").saveAsTable(tables.name("logs", "pipeline_runs"))
+    else: merge_into(spark, tables.name("logs", "pipeline_runs"), row, "t.run_id = s.run_id")
+
+def up_to_date(spark: SparkSession, tables: Tables, run_date: date) -> str|None:
+    "The id of a succeeded run of `run_date` that finished after the date's last ingested file, if any."
+    last = spark.table(tables.ingested_files).where(F.col("landing_date") == F.lit(run_date)).agg(F.max("ingested_at")).first()[0]
+    runs = (spark.table(tables.name("logs", "pipeline_runs"))
+            .where((F.col("run_date") == F.lit(run_date)) & (F.col("status") == "succeeded")))
+    if last is not None: runs = runs.where(F.col("finished_at") > F.lit(last))
+    r = runs.orderBy(F.desc("finished_at")).select("run_id").first()
+    return r.run_id if r else None
 
 def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rules=ORDER_RULES):
     "One `logs.data_quality_results` row per rule for this run."
@@ -341,6 +359,7 @@ def run_daily(spark: SparkSession,
               client=None, # boto3 S3 client (default: a new one for s3:// roots)
               log=None, # callable(str) for progress lines (default: print to stderr)
               alerts: AlertConfig|None=None, # where the run's alert goes (default: from ECOM_* variables)
+              force: bool=False, # recompute silver and gold even when no new file arrived since a succeeded run
              ) -> RunSummary:
     "Process one landing day end to end: claim -> ingest -> bronze -> quality -> silver -> gold -> anomalies -> one alert."
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -361,8 +380,13 @@ def run_daily(spark: SparkSession,
         with _timed(s, "setup", log):
             retry(lambda: ensure_tables(spark, t), "creating the tables")
             claim_run_date(spark, cfg, run_date, run_id, started, log); claimed = True
-            retry(lambda: record_run(spark, t, s), "logs.pipeline_runs")
+            retry(lambda: record_run(spark, t, s, new=True), "logs.pipeline_runs")
         with _timed(s, "ingest", log): ingest(spark, cfg, store, run_date, run_id, started, staging, s, log)
+        done_by = None if (s.files_new or force) else up_to_date(spark, t, run_date)
+        if done_by: # nothing new since a run that succeeded: silver, gold and the checks would come out the same
+            s.warnings.append(f"nothing new since run {done_by}: silver and gold are up to date (--force recomputes)")
+            s.status = "succeeded"
+            return s
         if s.files_found == 0 and cfg.on_no_data != "ignore":
             msg = (f"no data arrived: {cfg.source_root.rstrip('/')}/{day_folder(run_date)}/ is missing or holds no CSV file"
                    + (f" (only {', '.join(s.ignored)})" if s.ignored else ""))

@@ -1,5 +1,5 @@
 """The console script as a user runs it, and tables found by name from new processes."""
-import subprocess, sys, textwrap
+import os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 
@@ -22,6 +22,7 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path):
     assert r.stderr.strip().splitlines() == ["ecom-pipeline run: FAILED: ValueError: catalog 'x; DROP TABLE raw.order_transactions' "
                                              "is not a valid identifier: use letters, digits and _ only, not starting with a digit"]
 
+@pytest.mark.slow
 def test_tables_are_found_by_name_from_a_new_process(tmp_path):
     "generate and run in one process each, then a third process finds the tables by name and by path."
     root, wh = tmp_path/"landing", tmp_path/"wh"
@@ -48,3 +49,31 @@ def test_tables_are_found_by_name_from_a_new_process(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     n_name, n_path, days, tables = r.stdout.split()
     assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,sales_metrics"
+
+def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
+    "Values that reach SQL or a path are validated first: nothing is created, read or written."
+    from ecom_pipeline.config import PipelineConfig, Tables
+    from ecom_pipeline.landing import LocalStore
+    from ecom_pipeline.pipeline import run_daily
+    wh, root = tmp_path/"wh", tmp_path/"landing"
+    root.mkdir()
+    cases = [(["--date", "../../etc"], 2, "run_date '../../etc' is not a date in the form YYYY-MM-DD"),
+             (["--date", "2018-01-02", "--catalog", "x; DROP TABLE raw.order_transactions"], 1, "is not a valid identifier"),
+             (["--date", "2018-01-02", "--catalog", "spark_catalog.raw --"], 1, "is not a valid identifier"),
+             (["--date", "2018-01-02", "--max-quarantine-rate", "5%"], 2, "'5%' is not a share between 0 and 1")]
+    for args, code, msg in cases:
+        r = cli("run", *args, "--source", str(root), "--warehouse", str(wh))
+        assert (r.returncode, msg in r.stderr) == (code, True), (args, r.stderr)
+    r = cli("run", "--date", "2018-01-02", "--source", str(root), "--warehouse", str(wh), env={**os.environ, "ECOM_CATALOG": "c; DROP"})
+    assert r.returncode == 1 and "catalog 'c; DROP' is not a valid identifier" in r.stderr
+    assert not wh.exists() and list(root.iterdir()) == []
+    store = LocalStore(str(root))
+    for key in ("../../etc/passwd", "/etc/passwd", "2018/01/../../../x.csv", "C:\\x.csv"):
+        with pytest.raises(ValueError, match="not a relative path below the landing root"):
+            store.put(key, b"x")
+    assert list(root.iterdir()) == [] and not (tmp_path/"etc").exists()
+    with pytest.raises(ValueError, match="table 't; DROP' is not a valid identifier"):
+        Tables("spark_catalog").name("raw", "t; DROP")
+    with pytest.raises(ValueError, match="run_id"):   # checked before any Spark call: spark=None is never touched
+        run_daily(None, PipelineConfig(str(root), warehouse=str(wh)), "2018-01-02", run_id="x'; DROP TABLE y --")
+    assert not wh.exists()

@@ -20,8 +20,8 @@ def write(root: Path, d: date, name: str, rows, crlf=True):
     p.write_text(nl.join([HEADER] + rows) + nl)
     return p
 
-def cfg_for(root, spark):
-    return PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+def cfg_for(root, spark, **kw):
+    return PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"), **kw)
 
 def test_every_quarantine_rule_catches_its_own_line(spark, clean_lakehouse, tmp_path):
     d = date(2018, 1, 2)
@@ -50,7 +50,7 @@ def test_every_quarantine_rule_catches_its_own_line(spark, clean_lakehouse, tmp_
         22: (line(disc="", cust="98", aging=""), None),                      # missing Discount is 0; missing Aging only warns
     }
     write(tmp_path, d, "orders.csv", [rows[n][0] for n in sorted(rows)])
-    cfg = cfg_for(tmp_path, spark)
+    cfg = cfg_for(tmp_path, spark, max_quarantine_rate=1.0)                  # a day of nearly only bad lines, on purpose
     s = run_quiet(spark, cfg, d)
     got = {r.line_number: r.rule for r in spark.table(cfg.tables.etl_errors).collect()}
     assert got == {n: rule for n, (_, rule) in rows.items() if rule}
