@@ -13,13 +13,15 @@ from .config import Tables
 from .spark import create_table, ddl
 
 # %% auto #0
-__all__ = ['METRICS', 'ONLY_ABOVE', 'ANOMALIES_COLUMNS', 'Anomaly', 'judge', 'create_anomalies', 'daily_figures',
-           'detect_anomalies', 'anomaly_rows']
+__all__ = ['METRICS', 'ONLY_ABOVE', 'MAD_FLOOR_SHARE', 'MAD_FLOOR_ABSOLUTE', 'ANOMALIES_COLUMNS', 'Anomaly', 'judge',
+           'create_anomalies', 'daily_figures', 'detect_anomalies', 'anomaly_rows']
 
 # %% ../nbs/41_anomalies.ipynb #0a3c6f24
 METRICS = {"net_revenue": "net revenue", "orders": "orders", "avg_order_value": "average order value",
            "quarantine_rate": "quarantine rate"}
 ONLY_ABOVE = {"quarantine_rate"} # fewer quarantined lines than usual is good news
+MAD_FLOOR_SHARE = Decimal("0.01") # a MAD is at least 1% of the median ...
+MAD_FLOOR_ABSOLUTE = {"quarantine_rate": Decimal("0.0025")} # ... or, for the quarantine rate, 0.25 percentage points
 
 def _fmt(metric: str, v: Decimal) -> str:
     if metric == "quarantine_rate": return f"{v:.2%}"
@@ -50,7 +52,7 @@ def judge(metric: str, day: date, value, history: list, # values of earlier days
     hist = [Decimal(str(h)) for h in history if h is not None]
     if value is None or len(hist) < min_history: return None
     med = statistics.median(hist)
-    mad = statistics.median([abs(h - med) for h in hist])
+    mad = max(statistics.median([abs(h - med) for h in hist]), MAD_FLOOR_SHARE * abs(med), MAD_FLOOR_ABSOLUTE.get(metric, Decimal(0)))
     v, kk = Decimal(str(value)), Decimal(str(k))
     lower, upper = med - kk * mad, med + kk * mad
     if v > upper or (v < lower and metric not in ONLY_ABOVE):
@@ -68,15 +70,17 @@ def create_anomalies(spark: SparkSession, tables: Tables):
     create_table(spark, tables.name("logs", "anomalies"), ANOMALIES_COLUMNS)
 
 def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date) -> dict:
-    "{metric: {date: value}} for order dates start..end (gold, category ALL) and quarantine rates of run dates start..end."
+    "{metric: {date: value}} for the landing days start..end of succeeded runs, and `end` itself: gold (category ALL) and quarantine rates."
     out = {m: {} for m in METRICS}
-    for r in (spark.table(tables.sales_metrics)
-              .where((F.col("product_category") == "ALL") & F.col("order_date").between(F.lit(start), F.lit(end)))
-              .select("order_date", "net_revenue", "orders", "avg_order_value").collect()):
-        for m in ("net_revenue", "orders", "avg_order_value"): out[m][r.order_date] = r[m]
     runs = (spark.table(tables.name("logs", "pipeline_runs"))
             .where((F.col("status") == "succeeded") & F.col("run_date").between(F.lit(start), F.lit(end)) & (F.col("bronze_rows") > 0))
             .select("run_date", "finished_at", "quarantined", "bronze_rows").collect())
+    days = {r.run_date for r in runs} | {end}
+    for r in (spark.table(tables.sales_metrics)
+              .where((F.col("product_category") == "ALL") & F.col("order_date").between(F.lit(start), F.lit(end)))
+              .select("order_date", "net_revenue", "orders", "avg_order_value").collect()):
+        if r.order_date in days:
+            for m in ("net_revenue", "orders", "avg_order_value"): out[m][r.order_date] = r[m]
     for r in sorted(runs, key=lambda r: r.finished_at): # the latest succeeded run of each date wins
         out["quarantine_rate"][r.run_date] = Decimal(r.quarantined) / Decimal(r.bronze_rows)
     return out

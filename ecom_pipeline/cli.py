@@ -150,6 +150,7 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
     print(f"Tables are in {wh} (Delta, <schema>.db/<table>), catalog spark_catalog:\n"
           f"  {t.order_transactions}  {t.orders_cleaned}  {t.sales_metrics}\n"
           f"  {t.customer_lifetime_value}  {t.etl_errors}  {t.ingested_files}\n"
+          f"  {t.name('logs', 'pipeline_runs')}  {t.name('logs', 'data_quality_results')}  {t.name('logs', 'anomalies')}\n"
           f"Query them from Python:\n"
           f"  from ecom_pipeline.spark import get_spark\n"
           f"  spark = get_spark('{cfg.warehouse}')\n"
