@@ -5,9 +5,8 @@ from decimal import Decimal
 from pathlib import Path
 import pytest, requests
 from conftest import free_port
-from test_rules_and_corrections import HEADER, line, write
+from test_rules_and_corrections import cfg_for, line, write
 from ecom_pipeline.alerts import AlertConfig
-from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.pipeline import NoDataError, QuarantineRateExceeded, run_daily
 from ecom_pipeline.sample_data import CLEAN, generate
 from ecom_pipeline.spark import WriteConflictError
@@ -33,9 +32,6 @@ def smtp_server():
     yield inbox, AlertConfig.from_env({"ECOM_SMTP_HOST": "127.0.0.1", "ECOM_SMTP_PORT": str(port), "ECOM_ALERT_EMAILS": "ops@shop.test",
                                        "ECOM_ALERT_FROM": "pipeline@shop.test", "ECOM_SMTP_USER": "bot", "ECOM_SMTP_PASSWORD": PASSWORD})
     c.stop()
-
-def cfg_for(root, spark, **kw):
-    return PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"), **kw)
 
 def test_quarantine_rate_above_threshold_fails_with_one_smtp_alert(spark, clean_lakehouse, tmp_path, smtp_server, capsys):
     inbox, alerts = smtp_server
