@@ -112,6 +112,10 @@ logger.quiet12.level = error
 # an UPDATE of a small table written without statistics (logs.run_claims) warns that it cannot cross-check its count
 logger.quiet14.name = org.apache.spark.sql.delta.commands.UpdateCommand
 logger.quiet14.level = error
+# a MERGE that meets a concurrent-write conflict logs the whole stack trace before rethrowing; the pipeline retries
+# it (and reports it if it cannot), so the trace is noise
+logger.quiet15.name = org.apache.spark.sql.delta.commands.MergeIntoCommand
+logger.quiet15.level = fatal
 # the Hive metastore logs expected conditions (schema exists; Delta tables are not Hive-compatible) as errors
 logger.quiet13.name = org.apache.hadoop.hive.metastore
 logger.quiet13.level = off
