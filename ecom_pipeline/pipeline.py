@@ -13,8 +13,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
 from .spark import create_table, ddl, merge_into, retry_write
-from .landing import LandedFile, day_folder, open_store
-from .sources import MissingColumnsError, UnknownSourceError, detect_source, split_header
+from .landing import day_folder, open_store
+from .sources import UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, stage_orders
