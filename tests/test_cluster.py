@@ -1,13 +1,22 @@
 """The pipeline on a Spark standalone cluster (a master and two 1-core workers on 127.0.0.1), and through a Spark
 Connect server, gives the same gold as
 local[2]. Run with `make cluster-test`; it is not part of `make test`."""
-import json, os, subprocess, sys, textwrap, time, urllib.request
+import json, os, socket, subprocess, sys, textwrap, time, urllib.request
 from pathlib import Path
 import pytest
 from conftest import free_port
 
 pytestmark = pytest.mark.cluster
 DAYS = ["2018-04-01", "2018-04-02", "2018-04-03"]
+
+def distinct_free_ports(n: int) -> list[int]:
+    "n ports free now and distinct from each other (each socket stays bound until all are chosen)."
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks: s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks: s.close()
 
 def spark_class() -> str:
     import pyspark
@@ -17,7 +26,7 @@ def spark_class() -> str:
 def standalone(tmp_path_factory):
     "Start a master and two workers (1 core, 2 GiB each); wait until both register; stop them even if the test fails."
     logs = tmp_path_factory.mktemp("cluster-logs")
-    port, ui = free_port(), free_port()
+    port, ui, *worker_uis = distinct_free_ports(4)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
     procs = [subprocess.Popen([spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                "--port", str(port), "--webui-port", str(ui)], env=env,
@@ -26,17 +35,18 @@ def standalone(tmp_path_factory):
     try:
         for i in range(2):
             procs.append(subprocess.Popen([spark_class(), "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                                           "--cores", "1", "--memory", "2g", "--webui-port", str(free_port()),
+                                           "--cores", "1", "--memory", "2g", "--webui-port", str(worker_uis[i]),
                                            "--work-dir", str(logs/f"work{i}")], env=env,
                                           stdout=open(logs/f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
         deadline, alive = time.time() + 120, 0
         while time.time() < deadline:
+            # The master's UI answers HTML for a moment while it starts (seen in CI): not ready yet, ask again.
             try: alive = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2)).get("aliveworkers", 0)
-            except OSError: pass
+            except (OSError, ValueError): pass
             if alive == 2: break
             if any(p.poll() is not None for p in procs): break
             time.sleep(1)
-        assert alive == 2, f"only {alive} of 2 workers registered; see {logs}"
+        assert alive == 2, f"only {alive} of 2 workers registered in 120 s; master log:\n" + (logs/"master.log").read_text()[-3000:]
         yield url
     finally:
         for p in reversed(procs): p.terminate()
