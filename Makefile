@@ -7,17 +7,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
-SOURCES := nbs ecom_pipeline README.md
+SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: help setup demo test check-sync nbtest pytest readme export clean cluster-test slow-test
+.PHONY: help setup demo test check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
-	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog (~10 min)"
+	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog, the papermill report (~12 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make setup       create .venv and install the pinned dependencies (done by demo and test)"
-	@echo "make export      nbdev_export + nbdev_clean + README.md after editing notebooks"
+	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
+	@echo "make screenshots README pictures of the demo dashboard (after make demo)"
 	@echo "make clean       remove lakehouse/ (the local warehouse and landing folder) and test artifacts"
 
 $(STAMP): settings.ini setup.py
@@ -36,33 +37,50 @@ demo: setup
 export: setup
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/python -c "from ecom_pipeline.dashboard import write_lakeview; write_lakeview()"
 	$(BIN)/python tools/readme.py
 
 readme: setup
 	$(BIN)/python tools/readme.py
 
-# Fails when nbdev_export, nbdev_clean or the README build would change a file: the package must be exactly what
+# Fails when nbdev_export, nbdev_clean, the .lvdash.json build or the README build would change a file: the package must be exactly what
 # the notebooks export, and notebooks are committed clean.
 check-sync: setup
 	@before=$$(find $(SOURCES) -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs md5sum); \
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/readme.py >/dev/null; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python -c "from ecom_pipeline.dashboard import write_lakeview; write_lakeview()" \
+	  && $(BIN)/python tools/readme.py >/dev/null; \
 	after=$$(find $(SOURCES) -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs md5sum); \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "check-sync: nbdev_export / nbdev_clean / tools/readme.py changed these files; commit the result:" >&2; \
+	  echo "check-sync: nbdev_export / nbdev_clean / the .lvdash.json build / tools/readme.py changed these files; commit the result:" >&2; \
 	  diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' | awk '{print "  " $$3}' | sort -u >&2; exit 1; \
 	fi; echo "check-sync: package, notebooks and README are in sync"
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest
+
+# The dashboard test drives Debian's chromium through chromedriver (selenium). Installed here when missing and this
+# runs as root with apt; otherwise that one test skips and says why. No browser is ever downloaded from elsewhere.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "browser: installing Debian chromium + chromium-driver for the dashboard test"; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1; }; } \
+	  || echo "browser: apt-get could not install chromium; the browser test will skip"; \
+	else echo "browser: no chromium and not root with apt; the browser test will skip (apt-get install chromium chromium-driver)"; fi
+
+# README pictures: the demo's dashboard, one screenshot per page, into docs/images/ (needs make demo first).
+screenshots: setup browser
+	$(BIN)/python tools/screenshots.py
 
 test: check-sync nbtest pytest
 
 # Tests that start several Spark processes of their own (pytest -m slow): SIGKILL at four points of a run, then a
 # rerun that must converge; a run with the JVM and OS in America/New_York that must equal a UTC run; the CLI in
-# separate processes finding each other's tables by name. CI runs it after make test.
+# separate processes finding each other's tables by name; the report notebook under papermill. CI runs it after make test.
 slow-test: setup
 	$(BIN)/pytest -m slow
 

@@ -11,8 +11,8 @@ from . import __version__
 from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, PipelineConfig, parse_run_date, previous_utc_day
 
 # %% auto #0
-__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_run', 'run_demo',
-           'cmd_demo', 'main']
+__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_dashboard',
+           'cmd_run', 'run_demo', 'cmd_demo', 'main']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -73,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute silver and gold even when no new file arrived since the day's last succeeded run")
     _common(r)
 
+    b = sub.add_parser("dashboard", help="render the sales dashboard from local gold into one self-contained HTML file",
+                       description="Run the dashboard's SQL (dashboards/queries/*.sql, the same as the Databricks AI/BI dashboard "
+                                   "dashboards/sales_overview.lvdash.json) with Spark against the local gold and log tables, and "
+                                   "render its pages (Sales, Customers, Data quality) with plotly into one HTML file that opens offline.")
+    b.add_argument("--out", default=f"{LOCAL_HOME}/sales_dashboard.html", metavar="FILE",
+                   help=f"HTML file to write (default {LOCAL_HOME}/sales_dashboard.html)")
+    b.add_argument("--from", dest="date_from", type=_date_arg, default=None, metavar="D", help="first order/landing day shown (default: all)")
+    b.add_argument("--to", dest="date_to", type=_date_arg, default=None, metavar="D", help="last order/landing day shown (default: all)")
+    b.add_argument("--category", action="append", default=None, metavar="NAME",
+                   help="show only this product category in the category chart; repeat for several (default: all)")
+    b.add_argument("--warehouse", metavar="DIR", default=None,
+                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
+    b.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally)")
+    b.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
+    b.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
+
     d = sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
                        description=f"Generate 14 days of sample exports into {DEFAULT_SOURCE_ROOT}/, run the pipeline for each day in one "
                                    f"Spark session into the warehouse {DEFAULT_WAREHOUSE}/, and show how to query the tables. "
@@ -108,6 +124,22 @@ def _config(a) -> PipelineConfig:
     return PipelineConfig.from_env(source_root=a.source, warehouse=a.warehouse, catalog=a.catalog, source_tz=a.source_tz,
                                    max_quarantine_rate=getattr(a, "max_quarantine_rate", None),
                                    on_no_data=getattr(a, "on_no_data", None))
+
+def cmd_dashboard(a) -> int:
+    from ecom_pipeline.dashboard import render_dashboard
+    from ecom_pipeline.spark import get_spark
+    cfg = PipelineConfig.from_env(source_root=None, warehouse=a.warehouse, catalog=a.catalog)
+    if a.date_from and a.date_to and a.date_from > a.date_to: raise ValueError(f"--from {a.date_from} is after --to {a.date_to}")
+    if cfg.warehouse and not (Path(cfg.warehouse)/"metastore_db").is_dir():
+        raise FileNotFoundError(f"no local warehouse at {Path(cfg.warehouse).resolve()}: run `make demo` or `ecom-pipeline run` first, "
+                                "or pass --warehouse DIR")
+    spark = get_spark(cfg.warehouse, master=a.master)
+    t0 = time.time()
+    ws = render_dashboard(spark, a.out, cfg.catalog, a.date_from, a.date_to, a.category)
+    empty = [w.widget.title for w in ws if w.widget.dataset and w.rows == 0]
+    print(f"Dashboard written to {Path(a.out).resolve()} ({sum(1 for w in ws if w.widget.dataset)} widgets, "
+          f"{time.time() - t0:.0f}s)" + (f"; no rows yet for: {', '.join(empty)}" if empty else ""))
+    return 0
 
 def cmd_run(a) -> int:
     from ecom_pipeline.pipeline import run_daily
@@ -149,12 +181,16 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
               f"WHERE product_category = 'ALL' ORDER BY order_date").show(days + 5, truncate=False)
     print(f"Tables are in {wh} (Delta, <schema>.db/<table>), catalog spark_catalog:\n"
           f"  {t.order_transactions}  {t.orders_cleaned}  {t.sales_metrics}\n"
-          f"  {t.customer_lifetime_value}  {t.etl_errors}  {t.ingested_files}\n"
+          f"  {t.customer_lifetime_value}  {t.daily_customer_sales}  {t.etl_errors}  {t.ingested_files}\n"
           f"  {t.name('logs', 'pipeline_runs')}  {t.name('logs', 'data_quality_results')}  {t.name('logs', 'anomalies')}\n"
           f"Query them from Python:\n"
           f"  from ecom_pipeline.spark import get_spark\n"
           f"  spark = get_spark('{cfg.warehouse}')\n"
           f"  spark.sql('SELECT * FROM {t.sales_metrics} ORDER BY order_date').show()")
+    from ecom_pipeline.dashboard import render_dashboard
+    page = Path(home)/"sales_dashboard.html"
+    render_dashboard(spark, page, cfg.catalog)
+    print(f"\nDashboard (Sales, Customers, Data quality; opens offline): {page.resolve()}")
     return out
 
 def cmd_demo(a) -> int:
@@ -162,7 +198,7 @@ def cmd_demo(a) -> int:
     return 0
 
 # %% ../nbs/61_cli.ipynb #ab1b18bf
-COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 def main(argv: list[str]|None=None) -> int:
     "Entry point of the `ecom-pipeline` console script."

@@ -68,6 +68,8 @@ class Tables:
     @property
     def customer_lifetime_value(self): return self.name("analytics", "customer_lifetime_value")
     @property
+    def daily_customer_sales(self): return self.name("analytics", "daily_customer_sales")
+    @property
     def etl_errors(self): return self.name("logs", "etl_errors")
     @property
     def ingested_files(self): return self.name("logs", "ingested_files")

@@ -10,8 +10,9 @@ from .config import Tables
 from .spark import create_table, merge_into
 
 # %% auto #0
-__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'money_sum', 'sales_metrics', 'customer_lifetime_value', 'create_gold',
-           'refresh_sales_metrics', 'refresh_customer_lifetime_value']
+__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS', 'money_sum', 'sales_metrics',
+           'customer_lifetime_value', 'daily_customer_sales', 'create_gold', 'refresh_sales_metrics',
+           'refresh_daily_customer_sales', 'refresh_customer_lifetime_value']
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
 SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
@@ -49,23 +50,45 @@ def customer_lifetime_value(silver: DataFrame) -> DataFrame:
          .withColumn("avg_order_value", F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2)))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in CLV_COLUMNS])
 
+# %% ../nbs/30_gold.ipynb #caa9e846
+DAILY_CUSTOMER_SALES_COLUMNS = [("order_date", "date"), ("customer_id", "string"), ("orders", "bigint"),
+    ("net_revenue", "decimal(18,2)")]
+
+def daily_customer_sales(silver: DataFrame) -> DataFrame:
+    "One row per order date and customer."
+    g = silver.groupBy("order_date", "customer_id").agg(F.countDistinct("order_id").alias("orders"),
+                                                        money_sum("net_amount").alias("net_revenue"))
+    return g.select(*[F.col(c).cast(t).alias(c) for c, t in DAILY_CUSTOMER_SALES_COLUMNS])
+
 # %% ../nbs/30_gold.ipynb #47fcf71b
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
-    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS)):
+    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS),
+                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS)):
         create_table(spark, name, cols)
 
 def _date_list(dates) -> str:
     return ", ".join(f"DATE'{date.fromisoformat(str(d)).isoformat()}'" for d in sorted(dates))
 
+def _silver_of_dates(spark: SparkSession, tables: Tables, dates: list[date]) -> DataFrame:
+    "Silver lines of these order dates, read through partition literals (order_year, order_month)."
+    months = sorted({(d.year, d.month) for d in dates})
+    part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
+    return spark.table(tables.orders_cleaned).where(f"({part}) AND order_date IN ({_date_list(dates)})")
+
+def _replace_dates(frame: DataFrame, table: str, dates: list[date]):
+    (frame.write.format("delta").mode("overwrite")
+        .option("replaceWhere", f"order_date IN ({_date_list(dates)})").saveAsTable(table))
+
 def refresh_sales_metrics(spark: SparkSession, tables: Tables, dates: list[date]):
     "Recompute `sales_metrics` for these order dates from silver."
     if not dates: return
-    months = sorted({(d.year, d.month) for d in dates})
-    part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
-    src = spark.table(tables.orders_cleaned).where(f"({part}) AND order_date IN ({_date_list(dates)})")
-    (sales_metrics(src).write.format("delta").mode("overwrite")
-        .option("replaceWhere", f"order_date IN ({_date_list(dates)})").saveAsTable(tables.sales_metrics))
+    _replace_dates(sales_metrics(_silver_of_dates(spark, tables, dates)), tables.sales_metrics, dates)
+
+def refresh_daily_customer_sales(spark: SparkSession, tables: Tables, dates: list[date]):
+    "Recompute `daily_customer_sales` for these order dates from silver."
+    if not dates: return
+    _replace_dates(daily_customer_sales(_silver_of_dates(spark, tables, dates)), tables.daily_customer_sales, dates)
 
 def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, customers: DataFrame):
     "Recompute `customer_lifetime_value` for the customers in `customers` (a frame with `customer_id`) from all of silver."

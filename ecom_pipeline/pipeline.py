@@ -18,7 +18,7 @@ from .sources import UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, stage_orders
-from .gold import create_gold, refresh_customer_lifetime_value, refresh_sales_metrics
+from .gold import create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales, refresh_sales_metrics
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
 from .alerts import AlertConfig, compose_alert, send_alert
 
@@ -47,7 +47,7 @@ RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "stri
 def all_table_names(tables: Tables) -> list[str]:
     "Every table of the lakehouse."
     return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.customer_lifetime_value,
-            tables.etl_errors, tables.ingested_files] + [tables.name("logs", n) for n in
+            tables.daily_customer_sales, tables.etl_errors, tables.ingested_files] + [tables.name("logs", n) for n in
             ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
 
 def ensure_tables(spark: SparkSession, tables: Tables):
@@ -278,6 +278,7 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summa
     t, retry = cfg.tables, _retry(cfg, log)
     if not summary.order_dates: return
     retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
+    retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
     retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)
     total = spark.sql(f"SELECT sum(net_revenue) AS v FROM {t.sales_metrics} WHERE product_category = 'ALL' "

@@ -120,3 +120,9 @@ def customer_lifetime_value(recs) -> dict:
                       lifetime_orders=orders, lifetime_units=sum(r["quantity"] for r in rs), lifetime_net_revenue=net,
                       avg_order_value=(net / orders).quantize(CENT, ROUND_HALF_UP))
     return out
+
+def daily_customer_sales(recs) -> dict:
+    "(order_date, customer_id) -> (orders, net revenue)."
+    by = defaultdict(list)
+    for r in recs: by[(r["order_date"], r["customer_id"])].append(r)
+    return {k: (len({r["ts"] for r in rs}), sum((r["net"] for r in rs), Decimal("0.00"))) for k, rs in by.items()}

@@ -8,7 +8,7 @@ BIN = Path(sys.executable).parent
 def cli(*args, **kw):
     return subprocess.run([str(BIN/"ecom-pipeline"), *args], capture_output=True, text=True, timeout=600, **kw)
 
-@pytest.mark.parametrize("cmd", [[], ["generate"], ["land"], ["run"], ["demo"]])
+@pytest.mark.parametrize("cmd", [[], ["generate"], ["land"], ["run"], ["dashboard"], ["demo"]])
 def test_help_explains_each_command(cmd):
     r = cli(*cmd, "--help")
     assert r.returncode == 0 and "usage: ecom-pipeline" in r.stdout
@@ -33,7 +33,8 @@ def test_tables_are_found_by_name_from_a_new_process(tmp_path):
         assert r.returncode == 0, r.stderr[-3000:]
         assert f"landing day {d}" in r.stdout and "to silver" in r.stdout and "time " in r.stdout
     for schema, table in (("raw", "order_transactions"), ("processed", "orders_cleaned"), ("analytics", "sales_metrics"),
-                          ("analytics", "customer_lifetime_value"), ("logs", "etl_errors"), ("logs", "ingested_files")):
+                          ("analytics", "customer_lifetime_value"), ("analytics", "daily_customer_sales"),
+                          ("logs", "etl_errors"), ("logs", "ingested_files")):
         assert (wh/f"{schema}.db"/table/"_delta_log").is_dir(), f"{schema}.{table} not at DIR/<schema>.db/<table>"
     assert (wh/"metastore_db").is_dir()
     probe = textwrap.dedent(f"""
@@ -48,7 +49,7 @@ def test_tables_are_found_by_name_from_a_new_process(tmp_path):
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     n_name, n_path, days, tables = r.stdout.split()
-    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,sales_metrics"
+    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,daily_customer_sales,sales_metrics"
 
 def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
     "Values that reach SQL or a path are validated first: nothing is created, read or written."

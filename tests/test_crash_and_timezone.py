@@ -32,6 +32,7 @@ def snapshot(spark, table):
         "silver": sorted(map(tuple, silver.select(*keep).collect())),
         "sales_metrics": sorted(map(tuple, table("analytics", "sales_metrics").collect())),
         "clv": sorted(map(tuple, table("analytics", "customer_lifetime_value").collect())),
+        "daily_customer_sales": sorted(map(tuple, table("analytics", "daily_customer_sales").collect())),
         "etl_errors": sorted(map(tuple, table("logs", "etl_errors").select("source_file", "line_number", "rule", "reason").collect())),
         "ledger": sorted(map(tuple, table("logs", "ingested_files").select("file_key", "etag", "line_count", "status").collect())),
         "bronze": table("raw", "order_transactions").count()}
@@ -66,7 +67,7 @@ def check_invariants(spark, wh, after):
         for r in t("logs", "ingested_files").where("status = 'ingested'").collect():
             assert counts.get((r.file_key, r.etag), 0) == r.line_count, (after, r.file_key)
     for schema, table in (("processed", "orders_cleaned"), ("analytics", "sales_metrics"), ("analytics", "customer_lifetime_value"),
-                          ("logs", "etl_errors"), ("logs", "pipeline_runs")):
+                          ("analytics", "daily_customer_sales"), ("logs", "etl_errors"), ("logs", "pipeline_runs")):
         if (wh/f"{schema}.db"/table/"_delta_log").is_dir(): t(schema, table).count()
 
 def test_sigkill_at_four_points_then_rerun_converges(spark, landing, reference, tmp_path):

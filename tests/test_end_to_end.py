@@ -51,6 +51,9 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     exp_clv = oracle.customer_lifetime_value(recs.values())
     got_clv = {r.customer_id: {c: r[c] for c in next(iter(exp_clv.values()))} for r in spark.table(t.customer_lifetime_value).collect()}
     assert got_clv == exp_clv
+    # gold daily_customer_sales
+    got_dcs = {(r.order_date, r.customer_id): (r.orders, r.net_revenue) for r in spark.table(t.daily_customer_sales).collect()}
+    assert got_dcs == oracle.daily_customer_sales(recs.values())
     # the printed figure: net revenue of the last run's dates
     last = summaries[-1]
     assert last.net_revenue == sum(exp[(d, "ALL")]["net_revenue"] for d in last.order_dates)

@@ -77,7 +77,8 @@ def test_corrections_and_duplicates_across_days_and_reruns(spark, clean_lakehous
 
     def snapshot():
         return (sorted(map(tuple, spark.table(t.orders_cleaned).collect())), sorted(map(tuple, spark.table(t.sales_metrics).collect())),
-                sorted(map(tuple, spark.table(t.customer_lifetime_value).collect())), spark.table(t.order_transactions).count(),
+                sorted(map(tuple, spark.table(t.customer_lifetime_value).collect())),
+                sorted(map(tuple, spark.table(t.daily_customer_sales).collect())), spark.table(t.order_transactions).count(),
                 spark.table(t.etl_errors).count(), spark.table(t.ingested_files).count())
 
     s1 = run_quiet(spark, cfg, d1)

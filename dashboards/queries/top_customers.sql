@@ -1,0 +1,5 @@
+-- The 20 customers with the highest lifetime net revenue.
+SELECT customer_id, lifetime_net_revenue, lifetime_orders, avg_order_value, first_order_date, last_order_date
+FROM {catalog}.analytics.customer_lifetime_value
+ORDER BY lifetime_net_revenue DESC, customer_id
+LIMIT 20

@@ -1,0 +1,53 @@
+"""The plotly report notebook (nbs/reports/sales_report.ipynb) executed by papermill against gold built from generated
+data in a separate process; its figures must show the figures an independent reading of the landing files gives."""
+import json, subprocess, sys, textwrap
+from datetime import date, timedelta
+from pathlib import Path
+import pytest
+import oracle
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+DAYS = [date(2018, 6, 1), date(2018, 6, 2)]
+
+def test_sales_report_runs_under_papermill_and_plots_gold(tmp_path):
+    import papermill as pm
+    from ecom_pipeline.sample_data import generate
+    root, wh = tmp_path/"landing", tmp_path/"wh"
+    generate(str(root), DAYS[0], len(DAYS), rows_per_day=250, seed=8)
+    build = textwrap.dedent(f"""
+        from datetime import date
+        from ecom_pipeline.config import PipelineConfig
+        from ecom_pipeline.pipeline import run_daily
+        from ecom_pipeline.spark import get_spark
+        spark = get_spark({str(wh)!r}, master="local[2]", shuffle_partitions=2)
+        cfg = PipelineConfig(source_root={str(root)!r}, warehouse={str(wh)!r})
+        for d in {[d.isoformat() for d in DAYS]!r}: run_daily(spark, cfg, date.fromisoformat(d), log=lambda m: None)
+    """)
+    r = subprocess.run([sys.executable, "-c", build], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    out = tmp_path/"sales_report.out.ipynb"
+    pm.execute_notebook(str(ROOT/"nbs"/"reports"/"sales_report.ipynb"), str(out), parameters={"warehouse": str(wh)},
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    nb = json.loads(out.read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and f"warehouse = \"{wh}\"" in "".join(injected[0]["source"])
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    titles = [f["layout"]["title"]["text"] for f in figures]
+    assert titles == ["Daily net revenue", "Net revenue by category", "Orders per day", "Average order value",
+                      "Distribution of customer lifetime value"]
+
+    lines = []
+    for d in DAYS:
+        for f in sorted((root/f"{d:%Y/%m/%d}").glob("*.csv")):
+            lines += oracle.read_file(str(f), d, f.read_bytes())
+    recs = oracle.latest(lines).values()
+    exp = {k[0].isoformat(): v for k, v in oracle.sales_metrics(recs).items() if k[1] == "ALL"}
+    trend, orders, aov, clv = figures[0]["data"][0], figures[2]["data"][0], figures[3]["data"][0], figures[4]["data"][0]
+    assert dict(zip(trend["x"], trend["y"])) == {k: float(v["net_revenue"]) for k, v in exp.items()}
+    assert dict(zip(orders["x"], orders["y"])) == {k: v["orders"] for k, v in exp.items()}
+    assert dict(zip(aov["x"], aov["y"])) == {k: float(v["avg_order_value"]) for k, v in exp.items()}
+    assert sorted(clv["x"]) == sorted(float(v["lifetime_net_revenue"]) for v in oracle.customer_lifetime_value(recs).values())
