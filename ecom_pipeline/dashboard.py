@@ -15,10 +15,10 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 # %% auto #0
-__all__ = ['PAGES', 'PALETTE', 'dashboards_dir', 'load_queries', 'with_catalog', 'Field', 'col', 'agg', 'Widget', 'Page',
-           'lakeview', 'lakeview_text', 'write_lakeview', 'widget_sql', 'line_figure', 'bar_figure', 'table_figure',
-           'revenue_trend', 'category_mix', 'orders_trend', 'aov_trend', 'clv_distribution', 'frame_of',
-           'dataset_frame', 'RenderedWidget', 'render_dashboard', 'gold_frames']
+__all__ = ['MEASURES', 'PAGES', 'PALETTE', 'dashboards_dir', 'load_queries', 'with_catalog', 'Field', 'col', 'agg', 'Widget',
+           'Page', 'lakeview', 'lakeview_text', 'write_lakeview', 'expand_measures', 'widget_sql', 'line_figure',
+           'bar_figure', 'table_figure', 'revenue_trend', 'category_mix', 'orders_trend', 'aov_trend',
+           'clv_distribution', 'frame_of', 'dataset_frame', 'RenderedWidget', 'render_dashboard', 'gold_frames']
 
 # %% ../nbs/50_dashboard.ipynb #1a48ac59
 def dashboards_dir() -> Path:
@@ -100,6 +100,11 @@ class Page:
 
 # %% ../nbs/50_dashboard.ipynb #cdf479ef
 _MONEY, _NET = "money", agg("SUM", "net_revenue", "Net revenue", "money")
+
+# Custom calculations (Lakeview dataset `columns`): a ratio of sums over whatever rows the filters leave, which no
+# per-day column can give. Widgets use them as MEASURE(`name`).
+MEASURES = {"daily_sales": {"range_avg_order_value": ("SUM(`net_revenue`) / SUM(`orders`)",
+                                                      "Net revenue divided by orders over the selected days")}}
 _ORDER_DATE = col("order_date", "Order date", "date")
 _DAILY = ("daily_sales", "category_sales", "customer_days")
 
@@ -110,7 +115,7 @@ PAGES = (
         Widget("net_revenue", "counter", "Net revenue", (0, 1, 2, 2), "daily_sales", value=_NET),
         Widget("orders", "counter", "Orders", (2, 1, 1, 2), "daily_sales", value=agg("SUM", "orders", "Orders")),
         Widget("avg_order_value", "counter", "Average order value", (3, 1, 2, 2), "daily_sales",
-               value=Field("avg_order_value", "SUM(`net_revenue`) / SUM(`orders`)", "Average order value", _MONEY)),
+               value=Field("measure(range_avg_order_value)", "MEASURE(`range_avg_order_value`)", "Average order value", _MONEY)),
         Widget("customers", "counter", "Customers", (5, 1, 1, 2), "customer_days",
                value=agg("COUNT_DISTINCT", "customer_id", "Customers")),
         Widget("daily_net_revenue", "line", "Daily net revenue and 7-day moving average", (0, 3, 6, 5), "daily_sales",
@@ -188,6 +193,8 @@ def lakeview(queries: dict[str, str]|None=None, pages=PAGES) -> dict:
     "The Lakeview (.lvdash.json) document: datasets from the SQL files (catalog left to the bundle), pages from `pages`."
     queries = queries or load_queries()
     datasets = [{"name": n, "displayName": _title(n), "queryLines": with_catalog(sql, None).splitlines(keepends=True)}
+                | ({"columns": [{"displayName": m, "description": d, "expression": e} for m, (e, d) in MEASURES[n].items()]}
+                   if n in MEASURES else {})
                 for n, sql in queries.items()]
     out_pages = [{"name": p.name, "displayName": p.title, "pageType": "PAGE_TYPE_CANVAS",
                   "layout": [{"widget": _lakeview_widget(w), "position": dict(zip(("x", "y", "width", "height"), w.position))}
@@ -205,10 +212,17 @@ def write_lakeview(path: Path|None=None) -> Path:
     return path
 
 # %% ../nbs/50_dashboard.ipynb #f74af4f5
+def expand_measures(expression: str, measures: dict[str, tuple[str, str]]) -> str:
+    "Replace MEASURE(`name`) by the custom calculation's expression, as Lakeview does."
+    def one(m):
+        if m.group(1) not in measures: raise KeyError(f"MEASURE(`{m.group(1)}`) names no custom calculation of the dataset")
+        return f"({measures[m.group(1)][0]})"
+    return re.sub(r"MEASURE\(`([^`]+)`\)", one, expression)
+
 def widget_sql(w: Widget, dataset_sql: str, where: list[str]|tuple=()) -> str:
     "SQL of one widget over its dataset (a subquery), with filter predicates `where`."
-    fields = [f for f in w.fields]
-    s = "SELECT " + ", ".join(f"{f.expression} AS `{f.name}`" for f in fields) + f" FROM (\n{dataset_sql.rstrip().rstrip(';')}\n) AS d"
+    fields, measures = [f for f in w.fields], MEASURES.get(w.dataset, {})
+    s = "SELECT " + ", ".join(f"{expand_measures(f.expression, measures)} AS `{f.name}`" for f in fields) + f" FROM (\n{dataset_sql.rstrip().rstrip(';')}\n) AS d"
     if where: s += " WHERE " + " AND ".join(where)
     dims = [f.expression for f in fields if not f.aggregate]
     if w.kind != "table" and dims and any(f.aggregate for f in fields): s += " GROUP BY " + ", ".join(dims)

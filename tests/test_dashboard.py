@@ -39,6 +39,9 @@ def test_every_lakeview_dataset_answers_the_fields_its_widgets_reference(spark, 
     # the .lvdash.json holds exactly the SQL files, with the catalog left to the bundle's dataset_catalog
     assert datasets == {n: s.replace("{catalog}.", "") for n, s in sql_files.items()}
     columns = {n: set(spark.sql(sql).columns) for n, sql in datasets.items()}     # resolves in the current catalog
+    measures = {d["name"]: {c["displayName"]: c["expression"] for c in d.get("columns", [])} for d in doc["datasets"]}
+    def expand(ds, expr):   # a custom calculation is used as MEASURE(`name`) and is an expression over the dataset's columns
+        return re.sub(r"MEASURE\(`([^`]+)`\)", lambda m: "(" + measures[ds][m.group(1)] + ")", expr)
     widgets = 0
     for page in doc["pages"]:
         for item in page["layout"]:
@@ -47,12 +50,12 @@ def test_every_lakeview_dataset_answers_the_fields_its_widgets_reference(spark, 
             for q in w["queries"]:
                 query, ds = q["query"], q["query"]["datasetName"]
                 for f in query["fields"]:
-                    used = set(re.findall(r"`([^`]+)`", f["expression"])) - {"associative_filter_predicate_group"}
+                    used = set(re.findall(r"`([^`]+)`", expand(ds, f["expression"]))) - {"associative_filter_predicate_group"}
                     assert used <= columns[ds], (w["name"], f, columns[ds])
                     names.add(f["name"])
                 if spec["widgetType"].startswith("filter-"): continue
                 plain = [f["expression"] for f in query["fields"] if "(" not in f["expression"]]
-                sql = ("SELECT " + ", ".join(f"{f['expression']} AS `{f['name']}`" for f in query["fields"]) + f" FROM ({datasets[ds]}) AS d"
+                sql = ("SELECT " + ", ".join(f"{expand(ds, f['expression'])} AS `{f['name']}`" for f in query["fields"]) + f" FROM ({datasets[ds]}) AS d"
                        + (" GROUP BY " + ", ".join(plain) if plain and not query["disaggregated"] else ""))
                 got = spark.sql(sql)
                 assert set(got.columns) == {f["name"] for f in query["fields"]}
@@ -109,6 +112,9 @@ def test_rendered_dashboard_in_headless_chromium(spark, gold, tmp_path):
         shown = driver.execute_script("""return Object.fromEntries(Array.from(document.querySelectorAll('.counter')).map(c =>
             [c.id.slice(2), [c.querySelector('.value').dataset.value, c.querySelector('.value').textContent]]))""")
         exp = expected_counters(silver)
+        gold_all = spark.table(cfg.tables.sales_metrics).where("product_category = 'ALL'").collect()
+        assert exp["net_revenue"] == sum((r.net_revenue for r in gold_all), Decimal("0.00"))   # silver and gold agree
+        assert exp["orders"] == sum(r.orders for r in gold_all)
         assert {k: Decimal(v) for k, (v, _) in shown.items()} == exp
         assert {k: Decimal(t.replace(",", "")) for k, (_, t) in shown.items()} == exp
         ARTIFACTS.mkdir(exist_ok=True)
