@@ -221,7 +221,7 @@ def expand_measures(expression: str, measures: dict[str, tuple[str, str]]) -> st
 
 def widget_sql(w: Widget, dataset_sql: str, where: list[str]|tuple=()) -> str:
     "SQL of one widget over its dataset (a subquery), with filter predicates `where`."
-    fields, measures = [f for f in w.fields], MEASURES.get(w.dataset, {})
+    fields, measures = w.fields, MEASURES.get(w.dataset, {})
     s = "SELECT " + ", ".join(f"{expand_measures(f.expression, measures)} AS `{f.name}`" for f in fields) + f" FROM (\n{dataset_sql.rstrip().rstrip(';')}\n) AS d"
     if where: s += " WHERE " + " AND ".join(where)
     dims = [f.expression for f in fields if not f.aggregate]

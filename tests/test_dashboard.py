@@ -1,7 +1,7 @@
 """The dashboard over gold built from generated data: every dataset of the committed .lvdash.json answers the fields its
 widgets reference, and the local HTML rendering shows, in headless Chromium, charts with data and counters equal to
 figures computed from silver in plain Python."""
-import json, re, shutil, subprocess, sys
+import json, re, subprocess, sys
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -75,20 +75,12 @@ def test_filters_narrow_the_counters_to_the_chosen_days(spark, gold, tmp_path):
     assert got == expected_counters(silver, DAYS[1])
 
 def chromium_driver(tmp_path):
-    chrome, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chrome and driver):
+    sys.path.insert(0, str(ROOT/"tools"))
+    from browser import chromium_available, headless_chromium
+    if not chromium_available():
         pytest.skip("no Chromium: `make test` installs Debian chromium + chromium-driver when it runs as root with apt; "
                     "otherwise install them to run this test")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    o = webdriver.ChromeOptions()
-    o.binary_location = chrome
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,3200",
-              f"--user-data-dir={tmp_path/'chrome-profile'}"):
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=o)
+    return headless_chromium(str(tmp_path/"chrome-profile"))
 
 def test_rendered_dashboard_in_headless_chromium(spark, gold, tmp_path):
     from ecom_pipeline.dashboard import render_dashboard
