@@ -12,7 +12,7 @@ from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, Pipeline
 
 # %% auto #0
 __all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_dashboard',
-           'cmd_run', 'run_demo', 'cmd_demo', 'main']
+           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'run_demo', 'cmd_demo', 'main']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -71,7 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what an empty or missing day folder does (default $ECOM_ON_NO_DATA or warn: succeed and alert)")
     r.add_argument("--force", action="store_true",
                    help="recompute silver and gold even when no new file arrived since the day's last succeeded run")
+    r.add_argument("--via-papermill", action="store_true",
+                   help="execute nbs/runs/daily_run.ipynb with papermill in a new kernel and keep the executed notebook as "
+                        "the run record (see --records)")
+    r.add_argument("--records", metavar="URI", default=None,
+                   help="with --via-papermill: where run records go, a folder or s3://bucket/prefix; each run writes "
+                        "URI/YYYY/MM/DD/daily_run-<run_id>.ipynb (default $ECOM_RUN_RECORDS or runs)")
+    r.add_argument("--environment", metavar="NAME", default="local", help="a label on the run: local, dev or prod (default local)")
     _common(r)
+
+    f = sub.add_parser("backfill", help="run a range of landing days in order, resumable",
+                       description="Run the landing days --from .. --to in order in one Spark session, with a progress bar "
+                                   "(current day, lines so far). Days that already have a succeeded run are skipped, so the "
+                                   "same command resumes after a failure; it stops at the first failed day. Ends with each "
+                                   "day's outcome. Exit 0 when every day succeeded or was skipped, 1 otherwise.")
+    f.add_argument("--from", dest="date_from", required=True, type=_date_arg, metavar="D", help="first landing day, YYYY-MM-DD")
+    f.add_argument("--to", dest="date_to", required=True, type=_date_arg, metavar="D", help="last landing day, YYYY-MM-DD")
+    f.add_argument("--force", action="store_true", help="run days that succeeded before too, and recompute them")
+    f.add_argument("--max-quarantine-rate", type=_rate, default=None, metavar="R",
+                   help="fail a day when more than this share of its lines is quarantined (default $ECOM_MAX_QUARANTINE_RATE or 0.05)")
+    f.add_argument("--on-no-data", choices=("warn", "fail", "ignore"), default=None,
+                   help="what an empty or missing day folder does (default $ECOM_ON_NO_DATA or warn)")
+    _common(f)
+
+    m = sub.add_parser("maintain", help="OPTIMIZE (ZORDER) and VACUUM silver and gold",
+                       description="Compact silver and gold with OPTIMIZE ... ZORDER BY (silver by customer_id, gold by "
+                                   "order_date; lifetime value by customer_id), then VACUUM files older than the retention. "
+                                   "Logged to logs.pipeline_runs. The same as the weekly Databricks job ecom_pipeline_maintenance.")
+    m.add_argument("--vacuum-hours", type=int, default=168, metavar="N",
+                   help="VACUUM retention in hours, at least 168 (7 days); a shorter one is refused (default 168)")
+    m.add_argument("--warehouse", metavar="DIR", default=None,
+                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
+    m.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)")
+    m.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
+    m.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
 
     b = sub.add_parser("dashboard", help="render the sales dashboard from local gold into one self-contained HTML file",
                        description="Run the dashboard's SQL (dashboards/queries/*.sql, the same as the Databricks AI/BI dashboard "
@@ -146,10 +179,46 @@ def cmd_run(a) -> int:
     from ecom_pipeline.spark import get_spark
     cfg = _config(a)
     d = a.date or previous_utc_day()
+    if a.via_papermill: return _run_papermill(a, cfg, d)
     spark = get_spark(cfg.warehouse, master=a.master)
     _say(f"ecom_pipeline {__version__}: landing day {d} from {cfg.source_root} into catalog {cfg.catalog}"
          + (f", warehouse {Path(cfg.warehouse).resolve()}" if cfg.warehouse else ""))
     print(run_daily(spark, cfg, d, force=a.force))
+    return 0
+
+def _run_papermill(a, cfg: PipelineConfig, d: date) -> int:
+    from ecom_pipeline.orchestration import DailyParameters, run_via_papermill
+    for var, v in (("ECOM_MAX_QUARANTINE_RATE", a.max_quarantine_rate), ("ECOM_ON_NO_DATA", a.on_no_data),
+                   ("ECOM_SOURCE_TZ", a.source_tz), ("ECOM_SPARK_MASTER", a.master)):
+        if v is not None: os.environ[var] = str(v) # the kernel inherits this environment
+    p = DailyParameters(d, cfg.source_root, cfg.catalog, a.environment, cfg.warehouse or "", "all", "", a.force)
+    r = run_via_papermill(p, a.records or os.environ.get("ECOM_RUN_RECORDS", "runs"), log=_say)
+    if not r.ok:
+        _say(f"ecom-pipeline run: FAILED: {r.error}; run record: {r.record}")
+        return 1
+    print(f"run {r.run_id} of {d} succeeded in {r.seconds:.0f}s; run record: {r.record}")
+    return 0
+
+def cmd_backfill(a) -> int:
+    from ecom_pipeline.orchestration import backfill, backfill_report
+    from ecom_pipeline.spark import get_spark
+    cfg = _config(a)
+    if a.date_from > a.date_to: raise ValueError(f"--from {a.date_from} is after --to {a.date_to}")
+    spark = get_spark(cfg.warehouse, master=a.master)
+    _say(f"ecom_pipeline {__version__}: backfill {a.date_from} .. {a.date_to} from {cfg.source_root} into catalog {cfg.catalog}")
+    days = backfill(spark, cfg, a.date_from, a.date_to, force=a.force, progress=True)
+    print(backfill_report(days))
+    return 1 if any(x.outcome == "failed" for x in days) else 0
+
+def cmd_maintain(a) -> int:
+    from ecom_pipeline.maintenance import check_retention, maintain
+    from ecom_pipeline.spark import get_spark
+    check_retention(a.vacuum_hours) # before Spark starts: a refused retention costs nothing
+    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse, catalog=a.catalog)
+    spark = get_spark(cfg.warehouse, master=a.master)
+    t0 = time.time()
+    res = maintain(spark, cfg, a.vacuum_hours, log=_say)
+    print(f"maintenance done in {time.time() - t0:.0f}s (VACUUM retention {a.vacuum_hours} h):\n" + "\n".join(f"  {m}" for m in res))
     return 0
 
 # %% ../nbs/61_cli.ipynb #97dc8e66
@@ -198,7 +267,8 @@ def cmd_demo(a) -> int:
     return 0
 
 # %% ../nbs/61_cli.ipynb #ab1b18bf
-COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "dashboard": cmd_dashboard, "demo": cmd_demo}
+COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "backfill": cmd_backfill, "maintain": cmd_maintain,
+            "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 def main(argv: list[str]|None=None) -> int:
     "Entry point of the `ecom-pipeline` console script."

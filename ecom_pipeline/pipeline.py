@@ -4,9 +4,9 @@
 
 # %% ../nbs/60_pipeline.ipynb #128850be
 from __future__ import annotations
-import os, re, shutil, socket, sys, tempfile, time, uuid
+import json, os, re, shutil, socket, sys, tempfile, time, uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -16,17 +16,18 @@ from .spark import create_table, ddl, merge_into, retry_write
 from .landing import day_folder, open_store
 from .sources import UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
-from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
+from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, REFERENCE_COLUMNS, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, stage_orders
 from .gold import create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales, refresh_sales_metrics
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
 from .alerts import AlertConfig, compose_alert, send_alert
 
 # %% auto #0
-__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'all_table_names',
+__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
            'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
-           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'build_silver',
-           'build_gold', 'record_run', 'up_to_date', 'record_quality', 'claim_run_date', 'release_claim', 'run_daily']
+           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'checked_day',
+           'day_order_lines', 'build_silver', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
+           'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
@@ -38,7 +39,7 @@ PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", 
     ("bronze_rows", "bigint"), ("quarantined", "bigint"), ("duplicates", "bigint"), ("order_lines", "bigint"),
     ("rows_inserted", "bigint"), ("rows_updated", "bigint"), ("net_revenue", "decimal(18,2)"),
     ("stage_seconds", "map<string,double>"), ("error_message", "string"), ("warnings", "array<string>"),
-    ("anomalies", "int"), ("alert_subject", "string")]
+    ("anomalies", "int"), ("alert_subject", "string"), ("run_state", "string")]
 DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
                       ("rows_checked", "bigint"), ("rows_failed", "bigint")]
 RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
@@ -52,7 +53,11 @@ def all_table_names(tables: Tables) -> list[str]:
 
 def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet."
-    if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): return # the usual case: catalog lookups only
+    if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): # the usual case: catalog lookups only
+        runs = tables.name("logs", "pipeline_runs")
+        if "run_state" not in spark.table(runs).columns: # a lakehouse from before the stages were separate tasks
+            spark.sql(f"ALTER TABLE {runs} ADD COLUMNS (run_state string)")
+        return
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
     create_anomalies(spark, tables)
@@ -94,13 +99,18 @@ class RunSummary:
     warnings: list = field(default_factory=list) # things a person should know that did not fail the run
     anomalies: list = field(default_factory=list) # `Anomaly`s of the day
     alert_subject: str|None = None
+    stages_done: list = field(default_factory=list) # of STAGES, in order
+    up_to_date_by: str|None = None # a succeeded run that already covered every file: later stages do nothing
+    environment: str = "local" # local, dev or prod: where the run ran (a label)
+    claimed: bool = False # this run holds its date in logs.run_claims
 
     def __str__(self):
         rules = lambda d: ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v)
         dates = (f"{min(self.order_dates)} .. {max(self.order_dates)}" if len(self.order_dates) > 1 else
                  str(self.order_dates[0]) if self.order_dates else "none")
         lines = [
-            f"run {self.run_id}  landing day {self.run_date}  source {self.source_root}  {self.status.upper()}",
+            f"run {self.run_id}  landing day {self.run_date}  source {self.source_root}  {self.status.upper()}"
+            + (f"  [{self.environment}]" if self.environment != "local" else ""),
             f"  files        {self.files_found} found: {self.files_new} new, {self.files_skipped} already ingested"
             + (f", {self.unreadable_files} unreadable" if self.unreadable_files else "")
             + (f" (ignored: {', '.join(self.ignored)})" if self.ignored else ""),
@@ -125,7 +135,25 @@ class RunSummary:
                 self.files_new, self.lines_read, self.bronze_rows, self.quarantined, self.duplicates, self.order_lines,
                 self.rows_inserted, self.rows_updated, Decimal(self.net_revenue).quantize(Decimal("0.01")),
                 {k: float(v) for k, v in self.seconds.items()}, self.error_message, list(self.warnings),
-                len(self.anomalies), self.alert_subject)
+                len(self.anomalies), self.alert_subject, self.state_json())
+
+    def state_json(self) -> str:
+        "Everything a later stage (a separate Workflows task) needs to carry on, as JSON."
+        conv = lambda v: (v.isoformat() if isinstance(v, (date, datetime)) else str(v) if isinstance(v, Decimal)
+                          else [conv(x) for x in v] if isinstance(v, list) else v)
+        return json.dumps({f.name: conv(getattr(self, f.name)) for f in fields(self) if f.name not in _NOT_IN_STATE}, sort_keys=True)
+
+    @classmethod
+    def from_state(cls, run_id: str, run_date: date, source_root: str, state: str) -> RunSummary:
+        "The summary a stage saved with `state_json`."
+        v = json.loads(state)
+        v["order_dates"] = [date.fromisoformat(d) for d in v.get("order_dates", [])]
+        v["net_revenue"] = Decimal(v.get("net_revenue", "0.00"))
+        if v.get("started_at"): v["started_at"] = datetime.fromisoformat(v["started_at"])
+        known = {f.name for f in fields(cls)} - _NOT_IN_STATE
+        return cls(run_id, run_date, source_root, **{k: x for k, x in v.items() if k in known})
+
+_NOT_IN_STATE = {"run_id", "run_date", "source_root", "anomalies", "alert_subject"} # columns of their own, or found again
 
 # %% ../nbs/60_pipeline.ipynb #b4378100
 class AccountingError(RuntimeError):
@@ -224,16 +252,28 @@ def usual_prices(spark: SparkSession, t: Tables, run_date: date, days: int=90) -
             .where(F.col("order_date").between(F.lit(start), F.lit(run_date - timedelta(days=1))))
             .groupBy("product_name").agg(F.percentile_approx("unit_price", 0.5).cast("decimal(18,2)").alias("usual_unit_price")))
 
+def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date, usual: bool=True) -> DataFrame:
+    "The day's bronze lines (latest file versions), staged and checked against the rules (`_errors`, `_warnings`)."
+    t = cfg.tables
+    day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
+    staged = stage_orders(day, cfg.source_tz)
+    if not usual: # only the warn rule on unusual prices reads them; which lines are valid does not depend on it
+        return check_rules(staged.select("*", *[F.lit(None).cast(ty).alias(c) for c, ty in REFERENCE_COLUMNS]))
+    staged = (staged.withColumn("_product", label(F.col("src.Product")))
+                    .join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
+                    .drop("_product"))
+    return check_rules(staged)
+
+def day_order_lines(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str) -> DataFrame:
+    "The day's valid, cleaned and deduplicated order lines, rebuilt from bronze: what `build_silver` merged."
+    valid, _ = split_valid(checked_day(spark, cfg, run_date, usual=False))
+    return dedupe_lines(clean_orders(valid).withColumn("run_id", F.lit(run_id)))
+
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
                  summary: RunSummary, log=print) -> DataFrame:
     "Check, quarantine, dedupe and MERGE the day's bronze lines; return the merged order lines."
     t, retry = cfg.tables, _retry(cfg, log)
-    day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
-    staged = stage_orders(day, cfg.source_tz)
-    staged = (staged.withColumn("_product", label(F.col("src.Product")))
-                    .join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
-                    .drop("_product"))
-    checked = check_rules(staged)
+    checked = checked_day(spark, cfg, run_date)
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))
     stats = checked.agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size("_errors") > 0).cast("int")).alias("quarantined"),
                         F.sum((F.size("_errors") == 0).cast("int")).alias("valid"),
@@ -273,10 +313,11 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
             summary.rows_inserted, summary.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
     return lines
 
-def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame, summary: RunSummary, log=print):
-    "Refresh gold for the order dates and customers of the day's lines."
+def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame|None, summary: RunSummary, log=print):
+    "Refresh gold for the order dates and customers of the day's lines (`None`: rebuild them from bronze)."
     t, retry = cfg.tables, _retry(cfg, log)
     if not summary.order_dates: return
+    if lines is None: lines = day_order_lines(spark, cfg, summary.run_date, summary.run_id)
     retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
     retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
     retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
@@ -315,9 +356,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
-def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print):
+def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print,
+                   pid: int|None=None, # default: this process; 0 for a run whose stages run in several processes
+                  ):
     "Take `logs.run_claims` for `run_date`, or raise `RunInProgressError` naming the run that holds it."
-    t, host, pid = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid()
+    t, host, pid = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid
     row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours))], ddl(RUN_CLAIMS_COLUMNS))
     def take(dead_run: str|None=None) -> list:
         free = "t.run_id IS NULL OR t.expires_at < s.claimed_at" + (f" OR t.run_id = '{dead_run}'" if dead_run else "")
@@ -326,7 +369,7 @@ def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run
     def attempt():
         held, took_over = take(), None
         h = next((r for r in held if r.run_id != run_id), None)
-        if h is not None and len(held) == 1 and h.run_id and h.host == host and h.pid != pid and not _pid_alive(h.pid):
+        if h is not None and len(held) == 1 and h.run_id and h.host == host and h.pid and h.pid != pid and not _pid_alive(h.pid):
             held, took_over = take(h.run_id), h.run_id # its process on this host is gone (killed): take the date over
         if len(held) != 1 or held[0].run_id != run_id:
             h = next((r for r in held if r.run_id != run_id), held[0])
@@ -353,6 +396,181 @@ def _headline(e: BaseException) -> str:
     msg = re.sub(r"(?:s3a?://|/)\S*/([^/\s]+)", r"\1", msg) # a file's name says enough in a subject
     return f"{type(e).__name__}: " + (msg if len(msg) <= 100 else msg[:99] + "…")
 
+STAGES = ("ingest_bronze", "build_silver", "build_gold", "quality_and_alerts")
+
+class StageOrderError(RuntimeError):
+    headline = "a stage of the run did not finish"
+class RunFailed(RuntimeError):
+    "The run failed in an earlier stage (raised by `quality_and_alerts` after recording it, so the task fails too)."
+    def __init__(self, summary: RunSummary):
+        super().__init__(summary.error_message or "the run failed"); self.headline, self.summary = summary.error_headline, summary
+
+def _now() -> datetime: return datetime.now(timezone.utc).replace(tzinfo=None)
+
+class DailyRun:
+    """One run of one landing day, as four stages: `ingest_bronze` -> `build_silver` -> `build_gold` -> `quality_and_alerts`.
+
+    In one process (`run_daily`, the CLI, papermill with `stage="all"`) the summary passes from stage to stage in memory
+    and a failing stage records the run, releases its date and alerts before it raises. As separate Workflows tasks
+    (`separate=True`, one stage per process, the same `run_id`), each stage reads the run's state from its
+    `logs.pipeline_runs` row and writes it back; `quality_and_alerts` runs even when an earlier task failed
+    (`run_if: ALL_DONE`), records the outcome, releases the date, sends the one alert, and fails if the run did."""
+    def __init__(self, spark: SparkSession, cfg: PipelineConfig, run_date: str|date, run_id: str|None=None, client=None,
+                 log=None, alerts: AlertConfig|None=None, force: bool=False, separate: bool=False, environment: str="local"):
+        self.spark, self.cfg, self.client, self.force, self.separate = spark, cfg, client, force, separate
+        self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        self.run_date = parse_run_date(run_date)
+        if run_id is not None and not _RUN_ID.match(run_id):
+            raise ValueError(f"run_id {run_id!r} must be 1-100 letters, digits, '_', '.', ':' or '-'")
+        if separate and not run_id:
+            raise ValueError("a run whose stages run as separate tasks needs its run_id, the same for every stage "
+                             "({{job.run_id}} in Databricks Workflows)")
+        self.alerts = alerts if alerts is not None else AlertConfig.from_env()
+        self.run_id = run_id or new_run_id(self.run_date)
+        self.s = RunSummary(self.run_id, self.run_date, cfg.source_root, started_at=_now(), environment=environment)
+        self.lines, self.t0, self.finished = None, time.time(), False
+
+    # -- state between stages -------------------------------------------------------------------------------------
+    def _load(self, stage: str):
+        "Separate tasks: read the run's state from `logs.pipeline_runs`; a stage run again (a repair) re-opens the run."
+        t = self.cfg.tables.name("logs", "pipeline_runs")
+        row = self.spark.table(t).where(F.col("run_id") == self.run_id).select("run_date", "source_root", "run_state").first()
+        if row is None or not row.run_state:
+            raise StageOrderError(f"run {self.run_id} is not in {t}: its ingest_bronze stage starts it; run that stage first "
+                                  "with the same run_id")
+        if row.run_date != self.run_date:
+            raise ValueError(f"run {self.run_id} is the run of {row.run_date}, not of {self.run_date}")
+        self.s = RunSummary.from_state(self.run_id, row.run_date, row.source_root, row.run_state)
+        i = STAGES.index(stage)
+        if stage != "quality_and_alerts":
+            if STAGES[i - 1] not in self.s.stages_done:
+                raise StageOrderError(f"stage {stage} of run {self.run_id} needs {STAGES[i - 1]} to have finished "
+                                      f"(done: {', '.join(self.s.stages_done) or 'none'})")
+            if self.s.status != "running": # a repair run of a failed task: this stage and the later ones again
+                self.log(f"  re-opening run {self.run_id} ({self.s.status}) from stage {stage}")
+                self.s.stages_done = [x for x in self.s.stages_done if STAGES.index(x) < i]
+                self.s.status, self.s.error_message, self.s.error_headline = "running", None, None
+                claim_run_date(self.spark, self.cfg, self.run_date, self.run_id, _now(), self.log, pid=0)
+                self.s.claimed = True
+
+    def _save(self):
+        _retry(self.cfg, self.log)(lambda: record_run(self.spark, self.cfg.tables, self.s), "logs.pipeline_runs")
+
+    def _stage(self, stage: str, body) -> RunSummary:
+        if self.separate and stage != "ingest_bronze": self._load(stage)
+        try:
+            body()
+            self.s.stages_done.append(stage)
+        except Exception as e:
+            if self.s.status != "failed":
+                self.s.status, self.s.error_message = "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}"
+                self.s.error_headline = _headline(e)
+            if not self.separate or stage == "quality_and_alerts": self._finish()
+            else:
+                try: self._save()
+                except Exception as rec_err: self.log(f"  could not record the failure: {type(rec_err).__name__}: {str(rec_err)[:300]}")
+            raise
+        if self.separate and stage != "quality_and_alerts": self._save()
+        return self.s
+
+    # -- the four stages ------------------------------------------------------------------------------------------
+    def ingest_bronze(self) -> RunSummary:
+        "Create missing tables, claim the date, append the day's new files to bronze (or find it up to date)."
+        return self._stage("ingest_bronze", self._ingest)
+
+    def build_silver(self) -> RunSummary:
+        "Check, quarantine, dedupe and MERGE the day's bronze lines into silver."
+        return self._stage("build_silver", self._silver)
+
+    def build_gold(self) -> RunSummary:
+        "Refresh gold for the order dates and customers the day touched."
+        return self._stage("build_gold", self._gold)
+
+    def quality_and_alerts(self) -> RunSummary:
+        "Anomalies, then record the run and its quality results, release the date and send the one alert."
+        self._stage("quality_and_alerts", self._quality)
+        return self.s
+
+    def run_all(self) -> RunSummary:
+        for stage in STAGES: getattr(self, stage)()
+        return self.s
+
+    def _ingest(self):
+        s, cfg, spark, t, retry = self.s, self.cfg, self.spark, self.cfg.tables, _retry(self.cfg, self.log)
+        store = open_store(cfg.source_root, self.client)
+        staging = None
+        if cfg.source_root.startswith(("s3://", "s3a://")) and cfg.s3_read == "stage":
+            base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else Path(tempfile.gettempdir())/"ecom_pipeline_staging"
+            staging = base/self.run_id
+        try:
+            with _timed(s, "setup", self.log):
+                retry(lambda: ensure_tables(spark, t), "creating the tables")
+                claim_run_date(spark, cfg, self.run_date, self.run_id, s.started_at, self.log, pid=0 if self.separate else None)
+                s.claimed = True
+                retry(lambda: record_run(spark, t, s, new=not self.separate), "logs.pipeline_runs")
+            with _timed(s, "ingest", self.log): ingest(spark, cfg, store, self.run_date, self.run_id, s.started_at, staging, s, self.log)
+        finally:
+            if staging is not None: shutil.rmtree(staging, ignore_errors=True)
+        s.up_to_date_by = None if (s.files_new or self.force) else up_to_date(spark, t, self.run_date)
+        if s.up_to_date_by: # nothing new since a run that succeeded: silver, gold and the checks would come out the same
+            s.warnings.append(f"nothing new since run {s.up_to_date_by}: silver and gold are up to date (--force recomputes)")
+            return
+        if s.files_found == 0 and cfg.on_no_data != "ignore":
+            msg = (f"no data arrived: {cfg.source_root.rstrip('/')}/{day_folder(self.run_date)}/ is missing or holds no CSV file"
+                   + (f" (only {', '.join(s.ignored)})" if s.ignored else ""))
+            if cfg.on_no_data == "fail": raise NoDataError(msg)
+            s.no_data = True; s.warnings.append(msg); self.log(f"  {msg}")
+
+    def _silver(self):
+        if self.s.up_to_date_by: return
+        with _timed(self.s, "silver", self.log):
+            self.lines = build_silver(self.spark, self.cfg, self.run_date, self.run_id, self.s.started_at, self.s, self.log)
+
+    def _gold(self):
+        if self.s.up_to_date_by: return
+        with _timed(self.s, "gold", self.log): build_gold(self.spark, self.cfg, self.lines, self.s, self.log)
+
+    def _quality(self):
+        s, t = self.s, self.cfg.tables
+        missing = [x for x in STAGES[:-1] if x not in s.stages_done]
+        if s.status == "failed": raise RunFailed(s)
+        if missing:
+            raise StageOrderError(f"stage {missing[0]} of run {self.run_id} did not finish (its task was cancelled, "
+                                  "timed out or lost its cluster)")
+        if not s.up_to_date_by:
+            with _timed(s, "anomalies", self.log):
+                rate = Decimal(s.quarantined) / Decimal(s.bronze_rows) if s.bronze_rows else None
+                c = self.cfg
+                s.anomalies = detect_anomalies(self.spark, t, self.run_date, rate, c.anomaly_k, c.anomaly_min_history, c.anomaly_window_days)
+                if s.anomalies:
+                    rows = anomaly_rows(s.anomalies, self.run_id, self.run_date, _now())
+                    _retry(c, self.log)(lambda: self.spark.createDataFrame(rows, ddl(ANOMALIES_COLUMNS)).write.format("delta")
+                                        .mode("append").saveAsTable(t.name("logs", "anomalies")), "logs.anomalies")
+        s.status = "succeeded"
+        self._finish()
+
+    def _finish(self):
+        "Record the run and its quality results, release the date, send the alert (each failure logged, never raised)."
+        if self.finished: return
+        self.finished = True
+        s, t, log = self.s, self.cfg.tables, self.log
+        s.seconds["total"] = (time.time() - self.t0 if not self.separate else (_now() - s.started_at).total_seconds())
+        alert = compose_alert(s, t)
+        s.alert_subject = alert.subject if alert else None
+        retry = _retry(self.cfg, log)
+        try:
+            if s.checked: retry(lambda: record_quality(self.spark, t, s), "logs.data_quality_results")
+            retry(lambda: record_run(self.spark, t, s, _now()), "logs.pipeline_runs")
+        except Exception as rec_err: # never hide the run's own error behind a logging error
+            log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
+        if s.claimed:
+            try: release_claim(self.spark, self.cfg, self.run_date, self.run_id, log)
+            except Exception as rel_err: log(f"  could not release the claim on {self.run_date}: {str(rel_err)[:300]}")
+        if alert:
+            try: send_alert(alert, self.alerts, log)
+            except Exception as mail_err: # the run's outcome stands; say why the mail did not go
+                log(f"  alert could not be sent ({type(mail_err).__name__}: {str(mail_err)[:200]}): {alert.subject}")
+
 def run_daily(spark: SparkSession,
               cfg: PipelineConfig,
               run_date: str|date, # landing day to process, YYYY-MM-DD
@@ -362,66 +580,5 @@ def run_daily(spark: SparkSession,
               alerts: AlertConfig|None=None, # where the run's alert goes (default: from ECOM_* variables)
               force: bool=False, # recompute silver and gold even when no new file arrived since a succeeded run
              ) -> RunSummary:
-    "Process one landing day end to end: claim -> ingest -> bronze -> quality -> silver -> gold -> anomalies -> one alert."
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    run_date = parse_run_date(run_date)
-    if run_id is not None and not _RUN_ID.match(run_id):
-        raise ValueError(f"run_id {run_id!r} must be 1-100 letters, digits, '_', '.', ':' or '-'")
-    alerts = alerts if alerts is not None else AlertConfig.from_env()
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
-    run_id = run_id or new_run_id(run_date)
-    store = open_store(cfg.source_root, client)
-    t, retry = cfg.tables, _retry(cfg, log)
-    s = RunSummary(run_id, run_date, cfg.source_root, started_at=started)
-    t0, staging, claimed = time.time(), None, False
-    if cfg.source_root.startswith(("s3://", "s3a://")) and cfg.s3_read == "stage":
-        base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else Path(tempfile.gettempdir())/"ecom_pipeline_staging"
-        staging = base/run_id
-    try:
-        with _timed(s, "setup", log):
-            retry(lambda: ensure_tables(spark, t), "creating the tables")
-            claim_run_date(spark, cfg, run_date, run_id, started, log); claimed = True
-            retry(lambda: record_run(spark, t, s, new=True), "logs.pipeline_runs")
-        with _timed(s, "ingest", log): ingest(spark, cfg, store, run_date, run_id, started, staging, s, log)
-        done_by = None if (s.files_new or force) else up_to_date(spark, t, run_date)
-        if done_by: # nothing new since a run that succeeded: silver, gold and the checks would come out the same
-            s.warnings.append(f"nothing new since run {done_by}: silver and gold are up to date (--force recomputes)")
-            s.status = "succeeded"
-            return s
-        if s.files_found == 0 and cfg.on_no_data != "ignore":
-            msg = (f"no data arrived: {cfg.source_root.rstrip('/')}/{day_folder(run_date)}/ is missing or holds no CSV file"
-                   + (f" (only {', '.join(s.ignored)})" if s.ignored else ""))
-            if cfg.on_no_data == "fail": raise NoDataError(msg)
-            s.no_data = True; s.warnings.append(msg); log(f"  {msg}")
-        with _timed(s, "silver", log): lines = build_silver(spark, cfg, run_date, run_id, started, s, log)
-        with _timed(s, "gold", log): build_gold(spark, cfg, lines, s, log)
-        with _timed(s, "anomalies", log):
-            rate = Decimal(s.quarantined) / Decimal(s.bronze_rows) if s.bronze_rows else None
-            s.anomalies = detect_anomalies(spark, t, run_date, rate, cfg.anomaly_k, cfg.anomaly_min_history, cfg.anomaly_window_days)
-            if s.anomalies:
-                rows = anomaly_rows(s.anomalies, run_id, run_date, datetime.now(timezone.utc).replace(tzinfo=None))
-                retry(lambda: spark.createDataFrame(rows, ddl(ANOMALIES_COLUMNS)).write.format("delta").mode("append")
-                                   .saveAsTable(t.name("logs", "anomalies")), "logs.anomalies")
-        s.status = "succeeded"
-    except Exception as e:
-        s.status, s.error_message = "failed", f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}"
-        s.error_headline = _headline(e)
-        raise
-    finally:
-        if staging is not None: shutil.rmtree(staging, ignore_errors=True)
-        s.seconds["total"] = time.time() - t0
-        alert = compose_alert(s, t)
-        s.alert_subject = alert.subject if alert else None
-        try:
-            if s.checked: retry(lambda: record_quality(spark, t, s), "logs.data_quality_results")
-            retry(lambda: record_run(spark, t, s, datetime.now(timezone.utc).replace(tzinfo=None)), "logs.pipeline_runs")
-        except Exception as rec_err: # never hide the run's own error behind a logging error
-            log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
-        if claimed:
-            try: release_claim(spark, cfg, run_date, run_id, log)
-            except Exception as rel_err: log(f"  could not release the claim on {run_date}: {str(rel_err)[:300]}")
-        if alert:
-            try: send_alert(alert, alerts, log)
-            except Exception as mail_err: # the run's outcome stands; say why the mail did not go
-                log(f"  alert could not be sent ({type(mail_err).__name__}: {str(mail_err)[:200]}): {alert.subject}")
-    return s
+    "Process one landing day end to end in this process: the four `STAGES` of a `DailyRun`, one after the other."
+    return DailyRun(spark, cfg, run_date, run_id, client, log, alerts, force).run_all()
