@@ -9,14 +9,16 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: help setup demo test check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
+.PHONY: help setup hooks demo daily test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
 	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog, the papermill report (~12 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
-	@echo "make setup       create .venv and install the pinned dependencies (done by demo and test)"
+	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
+	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
+	@echo "make setup       create .venv, install the pinned dependencies and the git hooks (done by demo and test)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
 	@echo "make screenshots README pictures of the demo dashboard (after make demo)"
 	@echo "make clean       remove lakehouse/ (the local warehouse and landing folder) and test artifacts"
@@ -29,10 +31,25 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/pip install -q -e ".[dev,local]"
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) hooks
+
+# Notebooks are committed clean: nbdev's hooks (clean on save in Jupyter, a notebook merge driver: .gitconfig and
+# .gitattributes) and a pre-commit hook that runs nbdev_clean on the staged notebooks. Skipped outside a git work tree.
+hooks: $(STAMP)
+	@if [ -d .git ]; then \
+	  $(BIN)/nbdev_install_hooks >/dev/null && install -m 755 tools/pre-commit .git/hooks/pre-commit; \
+	fi
 
 demo: setup
 	$(BIN)/ecom-pipeline demo
+
+# One landing day through the papermill notebook; DATE defaults to yesterday in UTC. Records go to runs/YYYY/MM/DD/
+# (or $$ECOM_RUN_RECORDS, e.g. s3://bucket/run-records).
+daily: setup
+	$(BIN)/ecom-pipeline run --via-papermill $(if $(DATE),--date $(DATE),)
+
+lint: setup
+	$(BIN)/ruff check ecom_pipeline tests tools
 
 export: setup
 	$(BIN)/nbdev_export
@@ -76,7 +93,7 @@ browser:
 screenshots: setup browser
 	$(BIN)/python tools/screenshots.py
 
-test: check-sync nbtest pytest
+test: check-sync lint nbtest pytest
 
 # Tests that start several Spark processes of their own (pytest -m slow): SIGKILL at four points of a run, then a
 # rerun that must converge; a run with the JVM and OS in America/New_York that must equal a UTC run; the CLI in

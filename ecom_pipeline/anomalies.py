@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pyspark.sql import SparkSession, functions as F
 from .config import Tables
-from .spark import create_table, ddl
+from .spark import create_table
 
 # %% auto #0
 __all__ = ['METRICS', 'ONLY_ABOVE', 'MAD_FLOOR_SHARE', 'MAD_FLOOR_ABSOLUTE', 'ANOMALIES_COLUMNS', 'Anomaly', 'judge',

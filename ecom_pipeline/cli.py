@@ -17,7 +17,7 @@ __all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', '
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
     try: return parse_run_date(v)
-    except ValueError as e: raise argparse.ArgumentTypeError(str(e))
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
 def _rate(v: str) -> float:
     try: r = float(v)
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
     b.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
 
-    d = sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
+    sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
                        description=f"Generate 14 days of sample exports into {DEFAULT_SOURCE_ROOT}/, run the pipeline for each day in one "
                                    f"Spark session into the warehouse {DEFAULT_WAREHOUSE}/, and show how to query the tables. "
                                    "Takes no arguments; run it again and already ingested files are skipped.")

@@ -5,7 +5,7 @@
 # %% ../nbs/00_config.ipynb #61bf1705
 from __future__ import annotations
 import os, re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 # %% auto #0

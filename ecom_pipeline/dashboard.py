@@ -5,7 +5,7 @@
 # %% ../nbs/50_dashboard.ipynb #85b3812a
 from __future__ import annotations
 import html, json, os, re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path

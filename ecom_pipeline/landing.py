@@ -4,12 +4,11 @@
 
 # %% ../nbs/03_landing.ipynb #83bccf74
 from __future__ import annotations
-import csv, gzip, hashlib, io, os, re, shutil, zlib
+import csv, gzip, hashlib, re, zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
-from .config import parse_run_date
 from .sources import detect_source, split_header
 
 # %% auto #0
@@ -115,7 +114,7 @@ class S3Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.client.download_file(self.bucket, self._key(f), str(dest))
         if "-" not in f.etag and _md5(dest) != f.etag:
-            raise IOError(f"{f.uri}: downloaded copy does not match its ETag {f.etag} (changed while reading?)")
+            raise OSError(f"{f.uri}: downloaded copy does not match its ETag {f.etag} (changed while reading?)")
         return str(dest)
 
 def open_store(root: str, client=None):

@@ -48,13 +48,13 @@ def check_retention(hours) -> int:
     return hours
 
 def set_retention(spark, table: str, hours: int):
-    "Make `delta.deletedFileRetentionDuration` say `hours` (open-source Delta 4 ignores VACUUM's RETAIN and reads this property)."
+    "Make `delta.deletedFileRetentionDuration` say `hours`: VACUUM without RETAIN keeps that long, on Databricks and in open-source Delta 4 (which ignores RETAIN)."
     want = f"interval {hours} hours"
     have = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}.get("delta.deletedFileRetentionDuration")
     if have != want: spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('delta.deletedFileRetentionDuration' = '{want}')")
 
 def maintain(spark, cfg: PipelineConfig, vacuum_hours: int=MIN_VACUUM_HOURS, log=None) -> list[TableMaintenance]:
-    "OPTIMIZE ... ZORDER BY, then VACUUM ... RETAIN `vacuum_hours` HOURS, for each of `maintained_tables`; logged to pipeline_runs."
+    "OPTIMIZE ... ZORDER BY, then VACUUM keeping `vacuum_hours`, for each of `maintained_tables`; logged to pipeline_runs."
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_retention(vacuum_hours)
     t = cfg.tables
@@ -71,8 +71,8 @@ def maintain(spark, cfg: PipelineConfig, vacuum_hours: int=MIN_VACUUM_HOURS, log
             spark.sql(f"OPTIMIZE {table} ZORDER BY ({', '.join(zorder)})")
             after, size = table_files(spark, table)
             set_retention(spark, table, vacuum_hours)
-            vacuumed = spark.sql(f"VACUUM {table} RETAIN {vacuum_hours} HOURS DRY RUN").count()
-            spark.sql(f"VACUUM {table} RETAIN {vacuum_hours} HOURS")
+            vacuumed = spark.sql(f"VACUUM {table} DRY RUN").count() # the retention is the table property set above
+            spark.sql(f"VACUUM {table}")
             m = TableMaintenance(table, before, after, size, vacuumed, time.time() - t1)
             out.append(m); s.seconds[table] = m.seconds; s.warnings.append(str(m)); log(f"  {m}")
         s.status = "succeeded"

@@ -6,9 +6,9 @@
 from __future__ import annotations
 import os, sys, time
 from dataclasses import dataclass, asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from .config import PipelineConfig, on_databricks, parse_run_date, previous_utc_day
+from .config import PipelineConfig, parse_run_date, previous_utc_day
 from .pipeline import STAGES, DailyRun, RunSummary, new_run_id
 
 # %% auto #0

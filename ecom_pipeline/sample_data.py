@@ -101,7 +101,7 @@ class GenerateSummary:
     lines: int = 0
     duplicates: int = 0
     corrections: int = 0
-    malformed: Counter = field(default_factory=dict)
+    malformed: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
     seconds: float = 0.0
     def __str__(self):

@@ -1,8 +1,6 @@
 """Failing loudly: quarantine threshold, no data, write conflicts; anomalies; one alert per run by SMTP (aiosmtpd) and SES (moto)."""
 import uuid
 from datetime import date, timedelta
-from decimal import Decimal
-from pathlib import Path
 import pytest, requests
 from conftest import free_port
 from test_rules_and_corrections import cfg_for, line, write

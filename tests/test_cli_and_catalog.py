@@ -8,7 +8,7 @@ BIN = Path(sys.executable).parent
 def cli(*args, **kw):
     return subprocess.run([str(BIN/"ecom-pipeline"), *args], capture_output=True, text=True, timeout=600, **kw)
 
-@pytest.mark.parametrize("cmd", [[], ["generate"], ["land"], ["run"], ["dashboard"], ["demo"]])
+@pytest.mark.parametrize("cmd", [[], ["generate"], ["land"], ["run"], ["backfill"], ["maintain"], ["dashboard"], ["demo"]])
 def test_help_explains_each_command(cmd):
     r = cli(*cmd, "--help")
     assert r.returncode == 0 and "usage: ecom-pipeline" in r.stdout
@@ -78,3 +78,10 @@ def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
     with pytest.raises(ValueError, match="run_id"):   # checked before any Spark call: spark=None is never touched
         run_daily(None, PipelineConfig(str(root), warehouse=str(wh)), "2018-01-02", run_id="x'; DROP TABLE y --")
     assert not wh.exists()
+
+def test_maintain_and_backfill_refuse_bad_arguments_before_starting_spark():
+    r = cli("maintain", "--vacuum-hours", "24")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "ecom-pipeline maintain: FAILED: ValueError: VACUUM retention 24 hours is below the minimum of 168 hours" in r.stderr
+    r = cli("backfill", "--from", "2018-01-05", "--to", "2018-01-01")
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == ["ecom-pipeline backfill: FAILED: ValueError: --from 2018-01-05 is after --to 2018-01-01"]

@@ -1,7 +1,6 @@
 """Two runs of one date at once: one wins, the other fails naming it. Runs of different dates at once: both succeed, gold exact."""
 import threading, time
 from datetime import date, timedelta
-from pathlib import Path
 import oracle
 from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.pipeline import RunInProgressError, run_daily

@@ -1,6 +1,5 @@
 """Generated days land on a real S3 endpoint (moto), run day by day, and reach gold: compared with plain-Python totals."""
 from datetime import date, timedelta
-from decimal import Decimal
 from collections import Counter
 import oracle
 from conftest import run_quiet

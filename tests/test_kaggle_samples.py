@@ -2,7 +2,6 @@
 import csv, shutil
 from collections import Counter
 from datetime import date, datetime
-from decimal import Decimal
 import oracle
 from conftest import run_quiet
 from ecom_pipeline.config import PipelineConfig

@@ -1,8 +1,7 @@
 """The plotly report notebook (nbs/reports/sales_report.ipynb) executed by papermill against gold built from generated
 data in a separate process; its figures must show the figures an independent reading of the landing files gives."""
 import json, subprocess, sys, textwrap
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 import pytest
 import oracle
 from conftest import ROOT
