@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: help setup hooks demo daily test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
+.PHONY: help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
@@ -17,6 +17,7 @@ help:
 	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance (~22 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
+	@echo "make bench       the benchmark (not part of make test, about an hour): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
 	@echo "make setup       create .venv, install the pinned dependencies and the git hooks (done by demo and test)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
@@ -49,7 +50,17 @@ daily: setup
 	$(BIN)/ecom-pipeline run --via-papermill $(if $(DATE),--date $(DATE),)
 
 lint: setup
-	$(BIN)/ruff check ecom_pipeline tests tools
+	$(BIN)/ruff check ecom_pipeline tests tools bench
+
+# The benchmark: throughput, fixed overhead, growth with history, layout; ratios to a bare Spark floor and to DuckDB.
+# Not part of make test. `make bench ARGS=--quick` tries it on small sizes in a few minutes.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) settings.ini
+	$(BIN)/pip install -q -e ".[dev,local,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python bench/bench.py $(ARGS)
 
 export: setup
 	$(BIN)/nbdev_export

@@ -1,0 +1,375 @@
+"""`make bench`: the pipeline as its users feel it, on generated data in the Kaggle schema.
+
+Measures (each figure at least 3 times; the median with min and max is reported):
+  1. fixed overhead: a new process's session start plus the run of a day with one tiny file (tables already exist),
+     against a bare session start plus one trivial Delta write;
+  2. throughput: a daily run at 100k, 1M and 5M lines, per stage, lines/s, and the driver's peak RSS;
+  3. floor ratio: the pipeline's run time over Spark reading the same CSVs with an explicit schema and writing them
+     once to Delta, with no transformation;
+  4. DuckDB ratio: the pipeline's run time over the same transformations in DuckDB SQL (bench/duckdb_pipeline.sql);
+     its gold totals must equal the pipeline's;
+  5. growth with history: one new day into tables holding 30 and 365 days (rows per day fixed), with the MERGE's
+     numTargetFilesRemoved / numTargetRowsCopied and the files added;
+  6. layout: silver's file count and median file size after 30 daily runs, before and after OPTIMIZE.
+
+Every Spark measurement runs in a worker process of its own (`bench.py _worker SPEC`), so that its session start and
+its peak RSS are its own. Results: bench/results/latest.json and the table in bench/README.md.
+"""
+from __future__ import annotations
+import argparse, json, os, shutil, statistics, subprocess, sys, time
+from datetime import date, timedelta
+from pathlib import Path
+
+T_START = time.time()
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT/"bench"/"results"
+MARK = "BENCH_RESULT "
+
+# ---------------------------------------------------------------------------------------------------------------- workers
+def _descendants(pid: int) -> list[int]:
+    kids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit(): continue
+        try:
+            ppid = int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError): continue
+        if ppid == pid: kids += [int(p)] + _descendants(int(p))
+    return kids
+
+def _hwm(pid: int) -> int:
+    "Peak resident set size (VmHWM) of a process, bytes."
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return 0
+
+def driver_peak_rss() -> dict:
+    "Peak RSS of this Python process and of the driver JVM it started (local mode: the JVM is the driver)."
+    py, jvm = _hwm(os.getpid()), sum(_hwm(p) for p in _descendants(os.getpid()))
+    return {"python_bytes": py, "jvm_bytes": jvm, "total_bytes": py + jvm}
+
+def _spark(wh: str):
+    from ecom_pipeline.spark import get_spark
+    return get_spark(wh, master="local[2]", shuffle_partitions=4)
+
+def _run(spark, root: str, wh: str, d: date, **kw) -> dict:
+    from ecom_pipeline.config import PipelineConfig
+    from ecom_pipeline.pipeline import run_daily
+    from ecom_pipeline.alerts import AlertConfig
+    cfg = PipelineConfig(source_root=root, warehouse=wh, max_quarantine_rate=0.5, on_no_data="ignore")
+    t0 = time.time()
+    s = run_daily(spark, cfg, d, log=lambda m: None, alerts=AlertConfig(), **kw)
+    return {"day": d.isoformat(), "seconds": time.time() - t0, "stages": s.seconds, "lines": s.lines_read,
+            "order_lines": s.order_lines, "status": s.status}
+
+def _merge_metrics(spark, table: str) -> dict:
+    "operationMetrics of the table's latest MERGE, and the files the latest commit added."
+    h = spark.sql(f"DESCRIBE HISTORY {table}").orderBy("version", ascending=False).collect()
+    m = next((r for r in h if r.operation == "MERGE"), None)
+    om = dict(m.operationMetrics) if m else {}
+    return {k: int(om.get(k, 0)) for k in ("numTargetFilesRemoved", "numTargetFilesAdded", "numTargetRowsCopied",
+                                            "numTargetRowsUpdated", "numTargetRowsInserted")}
+
+def _files(spark, table: str) -> dict:
+    files = spark.table(table).inputFiles()
+    sizes = sorted(os.path.getsize(f.removeprefix("file:")) for f in files)
+    return {"files": len(sizes), "median_file_bytes": int(statistics.median(sizes)) if sizes else 0, "bytes": sum(sizes)}
+
+def worker(spec: dict) -> dict:
+    kind, wh = spec["kind"], spec.get("warehouse")
+    if kind == "bare": # a bare Delta session and one trivial Delta write, from process start
+        spark = _spark(wh)
+        t_session = time.time() - T_START
+        spark.range(1).write.format("delta").mode("overwrite").save(str(Path(wh)/"_trivial"))
+        return {"seconds": time.time() - T_START, "session_seconds": t_session}
+    if kind == "prepare": # create the tables with a tiny first day (not timed)
+        spark = _spark(wh)
+        return _run(spark, spec["root"], wh, date.fromisoformat(spec["day"]))
+    if kind == "overhead": # session start + a tiny day into existing tables, from process start
+        spark = _spark(wh)
+        t_session = time.time() - T_START
+        r = _run(spark, spec["root"], wh, date.fromisoformat(spec["day"]))
+        return {"seconds": time.time() - T_START, "session_seconds": t_session, "run": r}
+    if kind == "throughput": # days of N lines, each in its own month, into existing tables; then the bare floor
+        spark = _spark(wh)
+        runs, floors = [], []
+        for d, files in zip(spec["days"], spec["files"]):
+            runs.append(_run(spark, spec["root"], wh, date.fromisoformat(d)))
+            if spec.get("floor"): floors.append(floor(spark, files, str(Path(wh)/f"_floor_{d}")))
+        return {"runs": runs, "floors": floors, "rss": driver_peak_rss(),
+                "gold": gold_totals(spark, [date.fromisoformat(d) for d in spec["days"]]) if spec.get("gold") else None}
+    if kind == "history": # one landing day holding N days of order history, then new days one by one
+        spark = _spark(wh)
+        build = _run(spark, spec["root"], wh, date.fromisoformat(spec["history_day"]))
+        from ecom_pipeline.config import Tables
+        t = Tables("spark_catalog")
+        runs = []
+        for d in spec["days"]:
+            r = _run(spark, spec["root"], wh, date.fromisoformat(d))
+            r["merge"] = _merge_metrics(spark, t.orders_cleaned)
+            r["silver_files"] = _files(spark, t.orders_cleaned)["files"]
+            runs.append(r)
+        return {"build": build, "runs": runs, "silver_rows": spark.table(t.orders_cleaned).count()}
+    if kind == "layout": # 30 daily runs, then OPTIMIZE
+        spark = _spark(wh)
+        from ecom_pipeline.config import PipelineConfig
+        from ecom_pipeline.maintenance import maintain
+        runs = [_run(spark, spec["root"], wh, date.fromisoformat(d)) for d in spec["days"]]
+        cfg = PipelineConfig(source_root=spec["root"], warehouse=wh)
+        before = _files(spark, cfg.tables.orders_cleaned)
+        t0 = time.time()
+        maintain(spark, cfg, log=lambda m: None)
+        return {"runs": runs, "before": before, "after": _files(spark, cfg.tables.orders_cleaned),
+                "optimize_seconds": time.time() - t0}
+    raise ValueError(kind)
+
+KAGGLE_SCHEMA = ("Order_Date STRING, Time STRING, Aging DOUBLE, Customer_Id STRING, Gender STRING, Device_Type STRING, "
+                 "Customer_Login_type STRING, Product_Category STRING, Product STRING, Sales DOUBLE, Quantity DOUBLE, "
+                 "Discount DOUBLE, Profit DOUBLE, Shipping_Cost DOUBLE, Order_Priority STRING, Payment_method STRING")
+
+def floor(spark, files: list[str], path: str) -> dict:
+    "The bare floor: read the CSVs with an explicit schema and write them once to Delta."
+    t0 = time.time()
+    spark.read.csv(files, header=True, schema=KAGGLE_SCHEMA).write.format("delta").mode("overwrite").save(path)
+    return {"seconds": time.time() - t0}
+
+def gold_totals(spark, days: list[date]) -> dict:
+    "(order_date, category) -> [orders, units, net_revenue] of gold, for the order dates of the landing days' months."
+    months = {(d.year, d.month) for d in days}
+    out = {}
+    for r in spark.table("spark_catalog.analytics.sales_metrics").collect():
+        if (r.order_date.year, r.order_date.month) in months:
+            out[f"{r.order_date}|{r.product_category}"] = [r.orders, r.units, str(r.net_revenue)]
+    return out
+
+# ---------------------------------------------------------------------------------------------------------------- driver
+def spawn(spec: dict, timeout: int=7200) -> dict:
+    env = {**os.environ, "ECOM_DRIVER_MEMORY": os.environ.get("ECOM_DRIVER_MEMORY", "2g")}
+    p = subprocess.run([sys.executable, __file__, "_worker", json.dumps(spec)], capture_output=True, text=True,
+                       timeout=timeout, env=env, cwd=ROOT)
+    line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith(MARK)), None)
+    if p.returncode != 0 or line is None:
+        raise RuntimeError(f"bench worker {spec['kind']} failed (exit {p.returncode}):\n{p.stderr[-4000:]}")
+    return json.loads(line[len(MARK):])
+
+def say(msg: str): print(f"[bench {time.time() - T_START:7.0f}s] {msg}", file=sys.stderr, flush=True)
+
+def stats(xs: list[float]) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs), "values": xs}
+
+def generate_day(root: Path, d: date, rows: int, seed: int, days: int=1) -> list[str]:
+    from ecom_pipeline.sample_data import CLEAN, generate
+    generate(str(root), d, days, rows, seed, messiness=CLEAN)
+    return [str(f) for i in range(days) for f in sorted((root/f"{d + timedelta(days=i):%Y/%m/%d}").glob("*.csv"))]
+
+def month_days(n: int, first: date) -> list[date]:
+    "n landing days, each in its own month (so one day's MERGE never meets another's rows)."
+    out, d = [], first
+    for _ in range(n):
+        out.append(d); d = (d.replace(day=1) + timedelta(days=62)).replace(day=10)
+    return out
+
+def duckdb_run(files: list[str], db: Path, threads: int=2) -> tuple[float, dict]:
+    "The DuckDB implementation on the same files: (seconds, gold totals)."
+    import duckdb
+    sql = (ROOT/"bench"/"duckdb_pipeline.sql").read_text().replace("{files}", json.dumps(files).replace('"', "'"))
+    if db.exists(): db.unlink()
+    con = duckdb.connect(str(db)); con.execute(f"SET threads = {threads}")
+    t0 = time.time()
+    con.execute(sql)
+    secs = time.time() - t0
+    gold = {f"{r[0]}|{r[1]}": [r[2], r[3], f"{r[4]:.2f}"] for r in
+            con.execute("SELECT order_date, product_category, orders, units, net_revenue FROM sales_metrics").fetchall()}
+    con.close()
+    return secs, gold
+
+def overhead(work: Path, reps: int, res: dict, tiny: date):
+    say("fixed overhead: bare session + trivial Delta write vs session + a tiny day into existing tables")
+    root = work/"overhead"/"landing"; wh = str(work/"overhead"/"wh")
+    generate_day(root, tiny, 60, 1)
+    days = [tiny + timedelta(days=1 + i) for i in range(reps)]
+    for i, d in enumerate(days): generate_day(root, d, 10, 2 + i)
+    spawn({"kind": "prepare", "warehouse": wh, "root": str(root), "day": tiny.isoformat()})
+    bare, over = [], []
+    for i, d in enumerate(days):
+        bare.append(spawn({"kind": "bare", "warehouse": str(work/"overhead"/f"bare{i}")})["seconds"])
+        over.append(spawn({"kind": "overhead", "warehouse": wh, "root": str(root), "day": d.isoformat()}))
+    res["overhead"] = {"bare_seconds": stats(bare), "pipeline_seconds": stats([o["seconds"] for o in over]),
+                       "pipeline_stages": [o["run"]["stages"] for o in over]}
+    res["overhead_ratio"] = statistics.median(o["seconds"] / b for o, b in zip(over, bare))
+    say(f"  overhead ratio {res['overhead_ratio']:.2f} (bare {statistics.median(bare):.1f}s)")
+
+SECTIONS = ("overhead", "100k", "1m", "history", "layout", "5m")
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes and one repetition, to try the benchmark itself (minutes)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of each figure (default 3)")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all, in that order)")
+    ap.add_argument("--work", default=str(ROOT/"bench"/"work"), help="scratch folder (deleted at the start)")
+    a = ap.parse_args(argv)
+    sections = [x for x in a.sections.split(",") if x]
+    if set(sections) - set(SECTIONS): ap.error(f"unknown section(s): {', '.join(sorted(set(sections) - set(SECTIONS)))}")
+    reps = 1 if a.quick else a.reps
+    sizes = {"100k": 20_000, "1m": 60_000, "5m": 120_000} if a.quick else {"100k": 100_000, "1m": 1_000_000, "5m": 5_000_000}
+    hist_rows, hist_days = (500, {"30": 30, "365": 60}) if a.quick else (5_000, {"30": 30, "365": 365})
+    work = Path(a.work)
+    shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
+    res = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "quick": a.quick, "reps": reps}
+    tiny = date(2018, 12, 1)
+
+    # 1. fixed overhead
+    if "overhead" in sections:
+        overhead(work, reps, res, tiny)
+
+    # 2-4. throughput, floor, DuckDB
+    res["throughput"] = {}
+    def run_size(label: str, n: int):
+        say(f"throughput {label}: generating {reps} day(s) of ~{n:,} lines")
+        root = work/f"t{label}"/"landing"; wh = str(work/f"t{label}"/"wh")
+        generate_day(root, tiny, 60, 1)
+        days = month_days(reps, date(2019, 1, 10))
+        files = [generate_day(root, d, n, 100 + i) for i, d in enumerate(days)]
+        spawn({"kind": "prepare", "warehouse": wh, "root": str(root), "day": tiny.isoformat()})
+        say(f"  running {reps} day(s)")
+        r = spawn({"kind": "throughput", "warehouse": wh, "root": str(root), "days": [d.isoformat() for d in days],
+                   "files": files, "floor": label == "1m", "gold": True})
+        runs = r["runs"]
+        entry = {"lines": [x["lines"] for x in runs], "run_seconds": stats([x["seconds"] for x in runs]),
+                 "lines_per_second": stats([x["lines"] / x["seconds"] for x in runs]),
+                 "stage_seconds": {k: stats([x["stages"].get(k, 0.0) for x in runs]) for k in runs[0]["stages"]},
+                 "driver_peak_rss": r["rss"]}
+        duck = [duckdb_run(f, work/f"t{label}"/"duck.db") for f in files]
+        mismatch = [k for (s, g) in duck for k in g if g[k] != r["gold"].get(k)] + \
+                   [k for k in r["gold"] if not any(k in g for _, g in duck)]
+        if mismatch: raise AssertionError(f"DuckDB gold differs from the pipeline's at {label}: {mismatch[:5]}")
+        entry["duckdb_seconds"] = stats([s for s, _ in duck])
+        entry["duckdb_ratio"] = statistics.median(x["seconds"] / s for x, (s, _) in zip(runs, duck))
+        entry["duckdb_gold_rows_checked"] = sum(len(g) for _, g in duck)
+        if r["floors"]:
+            entry["floor_seconds"] = stats([f["seconds"] for f in r["floors"]])
+            entry["floor_ratio"] = statistics.median(x["seconds"] / f["seconds"] for x, f in zip(runs, r["floors"]))
+        res["throughput"][label] = entry
+        say(f"  {label}: run {entry['run_seconds']['median']:.1f}s, {entry['lines_per_second']['median']:,.0f} lines/s, "
+            f"peak RSS {r['rss']['total_bytes'] / 2**30:.2f} GiB, DuckDB ratio {entry['duckdb_ratio']:.1f}"
+            + (f", floor ratio {entry['floor_ratio']:.2f}" if "floor_ratio" in entry else ""))
+        shutil.rmtree(work/f"t{label}", ignore_errors=True)
+        save()
+
+    def save():
+        "Write what is measured so far (a long run that is stopped keeps its figures)."
+        t = res.get("throughput", {})
+        if "1m" in t: res["floor_ratio_1m"], res["duckdb_ratio_1m"] = t["1m"]["floor_ratio"], t["1m"]["duckdb_ratio"]
+        if "5m" in t: res["driver_peak_rss_gib_5m"] = t["5m"]["driver_peak_rss"]["total_bytes"] / 2**30
+        h = res.get("history", {})
+        if "30" in h and "365" in h: res["history_ratio_365_vs_30"] = h["365"]["run_seconds"]["median"] / h["30"]["run_seconds"]["median"]
+        res["sections_done"] = [x for x in sections if x in res or x in t or (x == "history" and len(h) == 2)]
+        res["total_seconds"] = time.time() - T_START
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS/("quick.json" if a.quick else "latest.json")).write_text(json.dumps(res, indent=1, sort_keys=True, default=str) + "\n")
+
+    save()
+    for label in ("100k", "1m"):
+        if label in sections: run_size(label, sizes[label])
+
+    # 5. growth with history
+    res["history"] = {}
+    for label, ndays in (hist_days.items() if "history" in sections else []):
+        say(f"history {label}: one landing day holding {ndays} days x {hist_rows:,} lines, then {reps} new day(s)")
+        root = work/f"h{label}"/"landing"; wh = str(work/f"h{label}"/"wh")
+        first = date(2020, 1, 1)
+        hist_day = first + timedelta(days=ndays)
+        generate_day(root, first, hist_rows, 7, days=ndays)
+        target = root/f"{hist_day:%Y/%m/%d}"; target.mkdir(parents=True, exist_ok=True)
+        for i in range(ndays): # the history lands as one day folder: one run builds it
+            src = root/f"{first + timedelta(days=i):%Y/%m/%d}"
+            for f in src.glob("*.csv"): f.rename(target/f"{first + timedelta(days=i):%Y%m%d}_{f.name}")
+        new = [hist_day + timedelta(days=1 + i) for i in range(reps)]
+        for i, d in enumerate(new): generate_day(root, d, hist_rows, 50 + i)
+        r = spawn({"kind": "history", "warehouse": wh, "root": str(root), "history_day": hist_day.isoformat(),
+                   "days": [d.isoformat() for d in new]})
+        res["history"][label] = {"history_days": ndays, "rows_per_day": hist_rows, "silver_rows": r["silver_rows"],
+                                 "build_seconds": r["build"]["seconds"], "run_seconds": stats([x["seconds"] for x in r["runs"]]),
+                                 "merge": [x["merge"] for x in r["runs"]], "silver_files": [x["silver_files"] for x in r["runs"]],
+                                 "stage_seconds": [x["stages"] for x in r["runs"]]}
+        say(f"  {label}: new day {res['history'][label]['run_seconds']['median']:.1f}s")
+        shutil.rmtree(work/f"h{label}", ignore_errors=True)
+        save()
+
+    # 6. layout after 30 daily runs
+    if "layout" in sections:
+        say("layout: 30 daily runs, then OPTIMIZE")
+        root = work/"layout"/"landing"; wh = str(work/"layout"/"wh")
+        days = [date(2021, 3, 1) + timedelta(days=i) for i in range(30 if not a.quick else 8)]
+        generate_day(root, days[0], 2_000 if not a.quick else 300, 9, days=len(days))
+        r = spawn({"kind": "layout", "warehouse": wh, "root": str(root), "days": [d.isoformat() for d in days]})
+        res["layout"] = {"daily_runs": len(days), "before": r["before"], "after": r["after"], "optimize_seconds": r["optimize_seconds"],
+                         "run_seconds": stats([x["seconds"] for x in r["runs"]])}
+        save()
+
+    if "5m" in sections: run_size("5m", sizes["5m"]) # the longest, last
+    shutil.rmtree(work, ignore_errors=True)
+
+    checks = [("floor_ratio_1m", "<=", 2.0), ("history_ratio_365_vs_30", "<=", 1.3), ("overhead_ratio", "<=", 1.5),
+              ("driver_peak_rss_gib_5m", "<", 2.0)]
+    res["targets"] = {f"{k} {op} {v}": (res[k] <= v if op == "<=" else res[k] < v) for k, op, v in checks if k in res}
+    save()
+    say(f"results in {RESULTS/('quick.json' if a.quick else 'latest.json')}")
+    table = summary_table(res)
+    print(table)
+    if not a.quick: write_readme(res, table)
+
+def write_readme(res: dict, table: str):
+    "Put the results table into bench/README.md, between its results markers."
+    readme = ROOT/"bench"/"README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    head, rest = text.split(start, 1)
+    body = (f"{start}\nMeasured by `make bench` on {res['machine']['cores']} cores, Python {res['machine']['python']}, "
+            f"{res['reps']} repetitions, {res['total_seconds'] / 60:.0f} minutes in all (`bench/results/latest.json`).\n\n"
+            + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in res.get("targets", {}).items())
+                       or "not all sections measured") + "\n")
+    readme.write_text(head + body + end + rest.split(end, 1)[1])
+
+def summary_table(res: dict) -> str:
+    "The markdown table of bench/README.md; sections not measured are left out."
+    f = lambda s, fmt="{:.1f}": f"{fmt.format(s['median'])} ({fmt.format(s['min'])}–{fmt.format(s['max'])})"
+    rows = ["| figure | median (min–max) | target |", "|---|---|---|"]
+    if "overhead" in res:
+        rows += [f"| fixed overhead: bare session + trivial Delta write, s | {f(res['overhead']['bare_seconds'])} | |",
+                 f"| fixed overhead: session + a tiny day into existing tables, s | {f(res['overhead']['pipeline_seconds'])} | |",
+                 f"| **overhead_ratio** | {res['overhead_ratio']:.2f} | ≤ 1.5 |"]
+    for label, e in res.get("throughput", {}).items():
+        rows.append(f"| {label}: lines in the day | {statistics.median(e['lines']):,.0f} | |")
+        rows.append(f"| {label}: run, s | {f(e['run_seconds'])} | |")
+        rows.append(f"| {label}: lines/s | {f(e['lines_per_second'], '{:,.0f}')} | |")
+        rows.append(f"| {label}: per stage (median), s | " + ", ".join(f"{k} {v['median']:.1f}" for k, v in e["stage_seconds"].items()) + " | |")
+        rows.append(f"| {label}: driver peak RSS (JVM + Python), GiB | {e['driver_peak_rss']['total_bytes'] / 2**30:.2f} | "
+                    + ("< 2 |" if label == "5m" else "|"))
+        rows.append(f"| {label}: DuckDB, s | {f(e['duckdb_seconds'])} | |")
+        rows.append(f"| **{label}: DuckDB ratio** | {e['duckdb_ratio']:.1f} | reported |")
+        if "floor_ratio" in e:
+            rows.append(f"| {label}: bare floor (CSV → Delta), s | {f(e['floor_seconds'])} | |")
+            rows.append(f"| **floor_ratio_1m** | {e['floor_ratio']:.2f} | ≤ 2.0 |")
+    for h in res.get("history", {}).values():
+        m = h["merge"][len(h["merge"]) // 2]
+        rows.append(f"| new day ({h['rows_per_day']:,} lines) into {h['history_days']} days of history, s | {f(h['run_seconds'])} | |")
+        rows.append(f"| … its MERGE: target files removed / added, rows copied | {m['numTargetFilesRemoved']} / "
+                    f"{m['numTargetFilesAdded']}, {m['numTargetRowsCopied']:,} | |")
+    if "history_ratio_365_vs_30" in res:
+        rows.append(f"| **history_ratio_365_vs_30** | {res['history_ratio_365_vs_30']:.2f} | ≤ 1.3 |")
+    if "layout" in res:
+        lay = res["layout"]
+        rows.append(f"| silver after {lay['daily_runs']} daily runs: files, median file size | {lay['before']['files']}, "
+                    f"{lay['before']['median_file_bytes'] / 1e3:,.0f} kB | |")
+        rows.append(f"| … after OPTIMIZE | {lay['after']['files']}, {lay['after']['median_file_bytes'] / 1e3:,.0f} kB | |")
+    return "\n".join(rows)
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "_worker":
+        out = worker(json.loads(sys.argv[2]))
+        print(MARK + json.dumps(out, default=str), flush=True)
+    else:
+        main()
