@@ -20,23 +20,32 @@ def read_lines(spark: SparkSession,
                files: list[tuple[str, str, str]], # (path Spark reads, source_file, source_etag) per file
               ) -> DataFrame:
     "One row per physical line: `source_file, source_etag, line_number, raw_record` (the header is line 1)."
-    parts = [spark.read.text(path).select(F.lit(src).alias("source_file"), F.lit(etag).alias("source_etag"),
-                                          F.col("value").alias("raw_record"), F.monotonically_increasing_id().alias("_pos"))
-             for path, src, etag in files]
-    df = reduce(DataFrame.unionByName, parts)
-    w = Window.partitionBy("source_file", "source_etag").orderBy("_pos")
-    return df.withColumn("line_number", F.row_number().over(w)).drop("_pos")
+    parts = []
+    for path, src, etag in files:
+        text = spark.read.text(path).select(F.col("value").alias("raw_record"), F.col("_metadata.file_block_start").alias("_block"),
+                                            F.monotonically_increasing_id().alias("_pos"))
+        blocks = (text.groupBy("_block").agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")) # one row per split
+                      .withColumn("_before", F.sum("_n").over(Window.orderBy("_block")) - F.col("_n")))
+        parts.append(text.join(F.broadcast(blocks), "_block").select(
+            F.lit(src).alias("source_file"), F.lit(etag).alias("source_etag"),
+            (F.col("_before") + F.col("_pos") - F.col("_first") + 1).cast("int").alias("line_number"), "raw_record"))
+    return reduce(DataFrame.unionByName, parts)
 
 # %% ../nbs/10_bronze.ipynb #b6e8f861
 _QUOTED = r'"(?:[^"]|"")*"'
 
+def _unquoted(line):
+    "The line without its well-formed quoted fields (the regex runs only on lines that have a quote)."
+    line = F.col(line) if isinstance(line, str) else line
+    return F.when(F.instr(line, '"') > 0, F.regexp_replace(line, _QUOTED, "")).otherwise(line)
+
 def field_count(line):
     "Number of CSV fields of a line (Column -> Column), with quoted commas counted correctly."
-    return F.size(F.split(F.regexp_replace(line, _QUOTED, ""), ",", -1))
+    return F.size(F.split(_unquoted(line), ",", -1))
 
 def parse_error(line, expected: int):
     "Why a line is malformed, or null (Column -> Column)."
-    stray_quote = F.instr(F.regexp_replace(line, _QUOTED, ""), '"') > 0
+    stray_quote = F.instr(_unquoted(line), '"') > 0
     n = field_count(line)
     return (F.when(stray_quote, F.lit("broken quoting: unbalanced or stray double quote"))
              .when(n != expected, F.format_string(f"wrong number of fields: expected {expected}, found %d", n)))
@@ -50,17 +59,16 @@ def parse_lines(lines: DataFrame, # from `read_lines`, one file schema
     schema = ", ".join(f"_c{i} string" for i in range(n))
     parsed = F.from_csv(F.col("raw_record"), schema, {"mode": "PERMISSIVE", "nullValue": "", "escape": '"'}) # RFC 4180: "" is a quote
     pos = {h: i for i, h in enumerate(fs.header)}
-    cols = []
-    for c in fs.dialect.columns:
-        h = fs.column_for(c)
-        cols.append((c, F.trim(parsed[f"_c{pos[h]}"]) if h else F.lit(None).cast("string")))
-    rescued = (F.to_json(F.struct(*[F.trim(parsed[f"_c{pos[h]}"]).alias(h) for h in fs.extra])) if fs.extra
-               else F.lit(None).cast("string"))
-    err = parse_error(F.col("raw_record"), n)
+    field = lambda h: F.trim(F.col("_parsed")[f"_c{pos[h]}"])
+    cols = [(c, field(fs.column_for(c)) if fs.column_for(c) else F.lit(None).cast("string")) for c in fs.dialect.columns]
+    rescued = F.to_json(F.struct(*[field(h).alias(h) for h in fs.extra])) if fs.extra else F.lit(None).cast("string")
+    ok = F.col("parse_error").isNull()
+    # two projections: the parse and the error check run once per line (inside `when` branches, Spark would not share them)
     return (lines.where(F.col("line_number") > 1)
+                 .select("source_file", "source_etag", "line_number", "raw_record", parsed.alias("_parsed"),
+                         parse_error(F.col("raw_record"), n).alias("parse_error"))
                  .select("source_file", "source_etag", "line_number", "raw_record",
-                         *[F.when(err.isNull(), v).alias(c) for c, v in cols], F.when(err.isNull(), rescued).alias("_rescued_data"),
-                         err.alias("parse_error")))
+                         *[F.when(ok, v).alias(c) for c, v in cols], F.when(ok, rescued).alias("_rescued_data"), "parse_error"))
 
 # %% ../nbs/10_bronze.ipynb #0a0f61bb
 def bronze_columns(dialect: SourceDialect=KAGGLE_ECOMMERCE) -> list[tuple[str, str]]:

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from pyspark.sql import DataFrame, SparkSession, Window, functions as F
+from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
 from .spark import create_table, ddl, merge_into, retry_write
 from .landing import day_folder, open_store
 from .sources import UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
-from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, REFERENCE_COLUMNS, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
-from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, stage_orders
+from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
+from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, order_line_key, stage_orders
 from .gold import create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales, refresh_sales_metrics
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
 from .alerts import AlertConfig, compose_alert, send_alert
@@ -26,7 +26,7 @@ from .alerts import AlertConfig, compose_alert, send_alert
 __all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
            'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
            'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'checked_day',
-           'day_order_lines', 'build_silver', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
+           'build_silver', 'day_customers', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
            'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
@@ -240,8 +240,9 @@ def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
 
 def latest_file_versions(bronze_day: DataFrame) -> DataFrame:
     "Keep each file's most recently ingested version (a file re-sent with new content supersedes the old one)."
-    w = Window.partitionBy("source_file")
-    return bronze_day.withColumn("_latest", F.max("ingested_at").over(w)).where("ingested_at = _latest").drop("_latest")
+    latest = bronze_day.groupBy("source_file").agg(F.max("ingested_at").alias("_latest")) # a few rows: broadcast, no shuffle of lines
+    return (bronze_day.join(F.broadcast(latest), "source_file")
+            .where(F.col("ingested_at") == F.col("_latest")).drop("_latest").select(*bronze_day.columns))
 
 # %% ../nbs/60_pipeline.ipynb #e8cf208c
 def usual_prices(spark: SparkSession, t: Tables, run_date: date, days: int=90) -> DataFrame:
@@ -252,36 +253,33 @@ def usual_prices(spark: SparkSession, t: Tables, run_date: date, days: int=90) -
             .where(F.col("order_date").between(F.lit(start), F.lit(run_date - timedelta(days=1))))
             .groupBy("product_name").agg(F.percentile_approx("unit_price", 0.5).cast("decimal(18,2)").alias("usual_unit_price")))
 
-def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date, usual: bool=True) -> DataFrame:
+def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date) -> DataFrame:
     "The day's bronze lines (latest file versions), staged and checked against the rules (`_errors`, `_warnings`)."
     t = cfg.tables
     day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
     staged = stage_orders(day, cfg.source_tz)
-    if not usual: # only the warn rule on unusual prices reads them; which lines are valid does not depend on it
-        return check_rules(staged.select("*", *[F.lit(None).cast(ty).alias(c) for c, ty in REFERENCE_COLUMNS]))
     staged = (staged.withColumn("_product", label(F.col("src.Product")))
                     .join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
                     .drop("_product"))
     return check_rules(staged)
-
-def day_order_lines(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str) -> DataFrame:
-    "The day's valid, cleaned and deduplicated order lines, rebuilt from bronze: what `build_silver` merged."
-    valid, _ = split_valid(checked_day(spark, cfg, run_date, usual=False))
-    return dedupe_lines(clean_orders(valid).withColumn("run_id", F.lit(run_id)))
 
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
                  summary: RunSummary, log=print) -> DataFrame:
     "Check, quarantine, dedupe and MERGE the day's bronze lines; return the merged order lines."
     t, retry = cfg.tables, _retry(cfg, log)
     checked = checked_day(spark, cfg, run_date)
+    # one pass over the day for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
+    ok = F.size("_errors") == 0
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))
-    stats = checked.agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size("_errors") > 0).cast("int")).alias("quarantined"),
-                        F.sum((F.size("_errors") == 0).cast("int")).alias("valid"),
-                        *[F.sum((F.get(F.col("_errors"), 0)["rule"] == r.name).cast("int")).alias(f"e_{r.name}") for r in ORDER_RULES if r.criticality == "error"],
-                        *[has("_warnings", r.name).alias(f"w_{r.name}") for r in ORDER_RULES if r.criticality == "warn"]).first()
-    summary.bronze_rows, summary.quarantined, valid_rows = stats["rows"], stats["quarantined"] or 0, stats["valid"] or 0
-    summary.quarantined_by_rule = {r.name: stats[f"e_{r.name}"] or 0 for r in ORDER_RULES if r.criticality == "error"}
-    summary.warnings_by_rule = {r.name: stats[f"w_{r.name}"] or 0 for r in ORDER_RULES if r.criticality == "warn"}
+    groups = (checked.groupBy(F.when(ok, F.to_date("order_ts")).alias("order_date"))
+              .agg(F.count(F.lit(1)).alias("rows"), F.sum((~ok).cast("int")).alias("quarantined"), F.sum(ok.cast("int")).alias("valid"),
+                   F.count_distinct(F.when(ok, order_line_key(label(F.col("src.Product"))))).alias("order_lines"),
+                   *[F.sum((F.get(F.col("_errors"), 0)["rule"] == r.name).cast("int")).alias(f"e_{r.name}") for r in ORDER_RULES if r.criticality == "error"],
+                   *[has("_warnings", r.name).alias(f"w_{r.name}") for r in ORDER_RULES if r.criticality == "warn"]).collect())
+    total = lambda k: sum(g[k] or 0 for g in groups)
+    summary.bronze_rows, summary.quarantined, valid_rows = total("rows"), total("quarantined"), total("valid")
+    summary.quarantined_by_rule = {r.name: total(f"e_{r.name}") for r in ORDER_RULES if r.criticality == "error"}
+    summary.warnings_by_rule = {r.name: total(f"w_{r.name}") for r in ORDER_RULES if r.criticality == "warn"}
     summary.checked = True
     if summary.bronze_rows != summary.quarantined + valid_rows or sum(summary.quarantined_by_rule.values()) != summary.quarantined:
         raise AccountingError(f"row accounting failed for {run_date}: {summary.bronze_rows:,} bronze lines != {summary.quarantined:,} "
@@ -298,9 +296,9 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
         e.headline = f"{rate:.1%} rows quarantined"
         raise e
     lines = dedupe_lines(clean_orders(valid).withColumn("run_id", F.lit(run_id)))
-    per_date = lines.groupBy("order_date").count().collect()
-    summary.order_lines = sum(r["count"] for r in per_date)
-    summary.order_dates = sorted(r.order_date for r in per_date)
+    per_date = [g for g in groups if g["order_lines"]]
+    summary.order_lines = sum(g["order_lines"] for g in per_date)
+    summary.order_dates = sorted(g.order_date for g in per_date)
     summary.duplicates = valid_rows - summary.order_lines
     if summary.duplicates < 0:
         raise AccountingError(f"row accounting failed for {run_date}: {summary.order_lines:,} distinct order lines from "
@@ -313,11 +311,18 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
             summary.rows_inserted, summary.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
     return lines
 
-def build_gold(spark: SparkSession, cfg: PipelineConfig, lines: DataFrame|None, summary: RunSummary, log=print):
-    "Refresh gold for the order dates and customers of the day's lines (`None`: rebuild them from bronze)."
+def day_customers(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> DataFrame:
+    "Customers of the silver lines whose current version landed on the run's day, in its order dates (partition-pruned)."
+    months = sorted({(d.year, d.month) for d in summary.order_dates})
+    return (spark.table(cfg.tables.orders_cleaned).alias("t").where(month_predicate(months))
+            .where(F.col("order_date").isin(summary.order_dates) & (F.col("landing_date") == F.lit(summary.run_date)))
+            .select("customer_id").distinct())
+
+def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, log=print):
+    "Refresh gold for the run's order dates, and lifetime value for the customers of the day's lines."
     t, retry = cfg.tables, _retry(cfg, log)
     if not summary.order_dates: return
-    if lines is None: lines = day_order_lines(spark, cfg, summary.run_date, summary.run_id)
+    lines = day_customers(spark, cfg, summary)
     retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
     retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
     retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
@@ -528,7 +533,7 @@ class DailyRun:
 
     def _gold(self):
         if self.s.up_to_date_by: return
-        with _timed(self.s, "gold", self.log): build_gold(self.spark, self.cfg, self.lines, self.s, self.log)
+        with _timed(self.s, "gold", self.log): build_gold(self.spark, self.cfg, self.s, self.log)
 
     def _quality(self):
         s, t = self.s, self.cfg.tables

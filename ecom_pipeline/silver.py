@@ -11,8 +11,8 @@ from .sources import SourceDialect, KAGGLE_ECOMMERCE
 
 # %% auto #0
 __all__ = ['SILVER_COLUMNS', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate', 'clean_id',
-           'stage_orders', 'standardize', 'label', 'hash_key', 'clean_orders', 'dedupe_lines', 'create_silver',
-           'month_predicate', 'merge_silver']
+           'stage_orders', 'standardize', 'label', 'hash_key', 'order_line_key', 'clean_orders', 'dedupe_lines',
+           'create_silver', 'month_predicate', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -48,13 +48,11 @@ def stage_orders(bronze: DataFrame, # bronze rows of one dialect
     "Bronze lineage, the raw strings in struct `src`, and typed columns (null where a value does not parse)."
     src = lambda c: F.col(f"src.{c}")
     lineage = [c for c in bronze.columns if c not in dialect.columns]
-    order_date = parse_date(src("Order_Date"), dialect.date_formats)
-    order_time = parse_time(src("Time"))
-    local_ts = F.try_to_timestamp(F.concat(F.date_format(order_date, "yyyy-MM-dd"), F.lit(" "), F.date_format(order_time, "HH:mm:ss")),
-                                  F.lit("yyyy-MM-dd HH:mm:ss"))
+    od, ot = F.col("order_date"), F.col("order_time")
+    local_ts = F.make_timestamp(F.year(od), F.month(od), F.dayofmonth(od), F.hour(ot), F.minute(ot), F.second(ot)) # null if either is
     return (bronze.select(*lineage, F.struct(*dialect.columns).alias("src"))
-        .withColumn("order_date", order_date)
-        .withColumn("order_time", order_time)
+        .withColumn("order_date", parse_date(src("Order_Date"), dialect.date_formats))
+        .withColumn("order_time", parse_time(src("Time")))
         .withColumn("order_ts", local_ts if source_tz == "UTC" else F.to_utc_timestamp(local_ts, source_tz))
         .withColumn("customer_id", clean_id(src("Customer_Id")))
         .withColumn("quantity", parse_whole_number(src("Quantity")))
@@ -91,6 +89,10 @@ SILVER_COLUMNS = [
     ("payment_method", "string"), ("aging_days", "int"), ("source_file", "string"), ("source_etag", "string"),
     ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string")]
 
+def order_line_key(product: Column) -> Column:
+    "The key of an order line over staged columns: source system, customer, order timestamp (UTC) and product."
+    return hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts"), product)
+
 def clean_orders(valid: DataFrame) -> DataFrame:
     "Valid staged rows as silver rows: one row per order line (before deduplication)."
     gross = F.round(F.col("unit_price") * F.col("quantity"), 2).cast("decimal(18,2)")
@@ -106,7 +108,7 @@ def clean_orders(valid: DataFrame) -> DataFrame:
         .withColumn("gender", standardize(F.col("src.Gender"))).withColumn("device_type", standardize(F.col("src.Device_Type")))
         .withColumn("login_type", standardize(F.col("src.Customer_Login_type"))).withColumn("order_priority", standardize(F.col("src.Order_Priority")))
         .withColumn("order_id", hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts")))
-        .withColumn("order_line_key", hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts"), F.col("product_name")))
+        .withColumn("order_line_key", order_line_key(F.col("product_name")))
         .withColumn("bronze_ingested_at", F.col("ingested_at")))
     return df.select(*[F.col(c).cast(t).alias(c) for c, t in SILVER_COLUMNS])
 
