@@ -225,6 +225,7 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
         return active
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1") # a local session needs no other interface
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2") # the JVM's native threads would otherwise each grow a malloc arena (RSS)
     if warehouse: Path(warehouse).mkdir(parents=True, exist_ok=True); lock_warehouse(warehouse)
     if ui is None: ui = os.environ.get("ECOM_SPARK_UI", "") == "1"
     conf = local_spark_conf(warehouse, shuffle_partitions, ui)
