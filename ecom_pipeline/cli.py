@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write seeded sample exports in the Kaggle E-commerce Dataset format",
                        description="Write seeded daily exports (Kaggle 'E-commerce Dataset' format, with duplicates, corrections and "
-                                   "malformed lines at realistic rates) under ROOT/YYYY/MM/DD/.")
+                                   "malformed lines at realistic rates) under ROOT/YYYY/MM/DD/, and matching reference files "
+                                   "(promotions.csv, fx_rates.csv) under ROOT/reference/.")
     g.add_argument("--out", required=True, metavar="ROOT", help="landing root: a local folder or s3://bucket/prefix")
     g.add_argument("--start-date", required=True, type=_date_arg, metavar="D", help="first landing day, YYYY-MM-DD")
     g.add_argument("--days", type=_positive, default=7, metavar="N", help="number of days (default 7)")

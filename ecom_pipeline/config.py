@@ -73,6 +73,12 @@ class Tables:
     def etl_errors(self): return self.name("logs", "etl_errors")
     @property
     def ingested_files(self): return self.name("logs", "ingested_files")
+    @property
+    def promotions(self): return self.name("processed", "promotions")
+    @property
+    def fx_rates(self): return self.name("processed", "fx_rates")
+    @property
+    def promotion_performance(self): return self.name("analytics", "promotion_performance")
 
 # %% ../nbs/00_config.ipynb #72058fa9
 LOCAL_HOME = "lakehouse"

@@ -18,7 +18,8 @@ from plotly.offline import get_plotlyjs
 __all__ = ['MEASURES', 'PAGES', 'PALETTE', 'dashboards_dir', 'load_queries', 'with_catalog', 'Field', 'col', 'agg', 'Widget',
            'Page', 'lakeview', 'lakeview_text', 'write_lakeview', 'expand_measures', 'widget_sql', 'line_figure',
            'bar_figure', 'table_figure', 'revenue_trend', 'category_mix', 'orders_trend', 'aov_trend',
-           'clv_distribution', 'frame_of', 'dataset_frame', 'RenderedWidget', 'render_dashboard', 'gold_frames']
+           'clv_distribution', 'promotion_lift', 'frame_of', 'dataset_frame', 'RenderedWidget', 'render_dashboard',
+           'gold_frames']
 
 # %% ../nbs/50_dashboard.ipynb #1a48ac59
 def dashboards_dir() -> Path:
@@ -300,6 +301,13 @@ def clv_distribution(clv: pd.DataFrame, bins: int=30) -> go.Figure:
     fig.update_xaxes(title="Lifetime net revenue"); fig.update_yaxes(title="Customers")
     return _layout(fig, "Distribution of customer lifetime value")
 
+def promotion_lift(perf: pd.DataFrame) -> go.Figure:
+    "Each promotion day's scope net revenue (USD) beside its baseline; `perf` has the columns of `promotion_performance`."
+    f = perf.assign(promotion_day=[f"{p} day {d}" for p, d in zip(perf["promo_id"], perf["promo_day"])])
+    return bar_figure(f, "promotion_day", [("scope_net_revenue_usd", "Net revenue (USD)"),
+                                           ("baseline_net_revenue_usd", "Baseline: same weekday, 4 weeks before")],
+                      "Promotions against their baseline")
+
 # %% ../nbs/50_dashboard.ipynb #d6ce598e
 def frame_of(spark, sql: str) -> pd.DataFrame:
     "Run SQL and return a pandas frame with exact values (Decimal, date), without Arrow type changes."
@@ -392,9 +400,10 @@ def render_dashboard(spark, out: str|Path, catalog: str="spark_catalog", date_fr
 
 # %% ../nbs/50_dashboard.ipynb #5c370784
 def gold_frames(spark, catalog: str="spark_catalog") -> dict[str, pd.DataFrame]:
-    "The frames the report notebook plots: daily totals, category sales and every customer's lifetime value."
+    "The frames the report notebook plots: daily totals, category sales, every customer's lifetime value, promotion days."
     from ecom_pipeline.config import Tables
     q = load_queries()
     return {"daily": dataset_frame(spark, "daily_sales", catalog, q).sort_values("order_date"),
             "by_category": dataset_frame(spark, "category_sales", catalog, q).sort_values(["order_date", "product_category"]),
-            "clv": frame_of(spark, f"SELECT customer_id, lifetime_net_revenue, lifetime_orders FROM {Tables(catalog).customer_lifetime_value}")}
+            "clv": frame_of(spark, f"SELECT customer_id, lifetime_net_revenue, lifetime_orders FROM {Tables(catalog).customer_lifetime_value}"),
+            "promotions": frame_of(spark, f"SELECT * FROM {Tables(catalog).promotion_performance} ORDER BY promo_id, order_date")}

@@ -4,24 +4,26 @@
 
 # %% ../nbs/30_gold.ipynb #0fd4b71b
 from __future__ import annotations
-from datetime import date
+from datetime import date, timedelta
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import create_table, merge_into
+from .spark import create_table, ddl, merge_into
 
 # %% auto #0
-__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS', 'money_sum', 'sales_metrics',
-           'customer_lifetime_value', 'daily_customer_sales', 'create_gold', 'refresh_sales_metrics',
-           'refresh_daily_customer_sales', 'refresh_customer_lifetime_value']
+__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS', 'PROMOTION_PERFORMANCE_COLUMNS',
+           'BASELINE_DAYS', 'money_sum', 'sales_metrics', 'customer_lifetime_value', 'daily_customer_sales',
+           'promotion_performance', 'create_gold', 'refresh_sales_metrics', 'refresh_daily_customer_sales',
+           'refresh_customer_lifetime_value', 'refresh_promotion_performance']
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
 SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
     ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"), ("discount_amount", "decimal(18,2)"),
-    ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"), ("avg_order_value", "decimal(18,2)")]
+    ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"), ("avg_order_value", "decimal(18,2)"),
+    ("net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint")]
 
-def money_sum(c: str) -> F.Column:
-    "Sum of a decimal(18,2) column as decimal(18,2); overflow raises (ANSI), it never wraps or nulls."
-    return F.sum(c).cast("decimal(18,2)")
+def money_sum(c: str|F.Column) -> F.Column:
+    "Sum of a decimal(18,2) column as decimal(18,2), 0.00 when there is nothing to sum; overflow raises (ANSI), it never wraps or nulls."
+    return F.coalesce(F.sum(c), F.lit(0)).cast("decimal(18,2)")
 
 def sales_metrics(silver: DataFrame) -> DataFrame:
     "Daily metrics: one row per order date and category, plus an `ALL` row per date."
@@ -30,7 +32,9 @@ def sales_metrics(silver: DataFrame) -> DataFrame:
               F.countDistinct("order_id").alias("orders"), F.sum("quantity").alias("units"),
               F.countDistinct("customer_id").alias("customers"), money_sum("gross_amount").alias("gross_revenue"),
               money_sum("discount_amount").alias("discount_amount"), money_sum("net_amount").alias("net_revenue"),
-              money_sum("profit_amount").alias("profit_amount"))
+              money_sum("profit_amount").alias("profit_amount"), money_sum("net_amount_usd").alias("net_revenue_usd"),
+              money_sum(F.when(F.col("is_promo"), F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
+              F.countDistinct(F.when(F.col("is_promo"), F.col("order_id"))).alias("promo_orders"))
          .where("_no_date = 0")
          .withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
          .withColumn("avg_order_value", F.round(F.col("net_revenue") / F.col("orders"), 2).cast("decimal(18,2)")))
@@ -60,11 +64,52 @@ def daily_customer_sales(silver: DataFrame) -> DataFrame:
                                                         money_sum("net_amount").alias("net_revenue"))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in DAILY_CUSTOMER_SALES_COLUMNS])
 
+# %% ../nbs/30_gold.ipynb #cd063a71
+PROMOTION_PERFORMANCE_COLUMNS = [("promo_id", "string"), ("promo_name", "string"), ("product_category", "string"),
+    ("product_name", "string"), ("discount_rate", "decimal(9,6)"), ("order_date", "date"), ("promo_day", "int"),
+    ("scope_net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint"),
+    ("baseline_net_revenue_usd", "decimal(18,2)"), ("baseline_days", "int"), ("net_revenue_lift", "double")]
+BASELINE_DAYS = 28 # the weeks before a promotion its baseline is taken from
+
+def promotion_performance(silver: DataFrame, # order lines covering the promotions' windows (all categories)
+                          promotions: DataFrame, # rows of `reference.PROMOTIONS_COLUMNS`
+                         ) -> DataFrame:
+    "One row per promotion and day with data: its scope's net revenue (USD), its own, and the lift on the same weekdays before it."
+    key = lambda c: F.lower(F.trim(F.col(c)))
+    p = promotions.select("promo_id", "promo_name", "product_category", "product_name", "discount_rate", "start_date", "end_date",
+                          F.coalesce(key("product_name"), key("product_category")).alias("_scope"),
+                          F.col("product_name").isNotNull().alias("_by_product"))
+    lines = silver.select("order_date", "order_id", "net_amount_usd", F.col("promo_id").alias("_line_promo"),
+                          key("product_category").alias("_cat"), key("product_name").alias("_prod"))
+    in_window = (F.col("order_date") >= F.date_sub("start_date", BASELINE_DAYS)) & (F.col("order_date") <= F.col("end_date"))
+    scoped = (lines.join(F.broadcast(p.where(~F.col("_by_product"))), F.col("_cat") == F.col("_scope")).where(in_window)
+              .unionByName(lines.join(F.broadcast(p.where(F.col("_by_product"))), F.col("_prod") == F.col("_scope")).where(in_window)))
+    own = F.col("_line_promo") == F.col("promo_id")
+    daily = scoped.groupBy("promo_id", "order_date").agg(
+        money_sum("net_amount_usd").alias("scope_net_revenue_usd"),
+        money_sum(F.when(own, F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
+        F.countDistinct(F.when(own, F.col("order_id"))).alias("promo_orders"))
+    zero = lambda c: F.coalesce(F.col(c), F.lit(0)).alias(c)
+    grid = (p.crossJoin(F.broadcast(silver.select("order_date").distinct())).where(in_window) # the days with data
+            .join(daily, ["promo_id", "order_date"], "left")
+            .select(*p.columns, "order_date", F.dayofweek("order_date").alias("_weekday"),
+                    *[zero(c) for c in ("scope_net_revenue_usd", "promo_net_revenue_usd", "promo_orders")]))
+    baseline = (grid.where(F.col("order_date") < F.col("start_date")).groupBy("promo_id", "_weekday")
+                .agg(F.avg("scope_net_revenue_usd").alias("_baseline"), F.count(F.lit(1)).alias("baseline_days")))
+    b = F.col("_baseline")
+    out = (grid.where(F.col("order_date") >= F.col("start_date")).join(baseline, ["promo_id", "_weekday"], "left")
+           .withColumn("promo_day", F.datediff("order_date", "start_date") + 1)
+           .withColumn("baseline_net_revenue_usd", F.round(b, 2))
+           .withColumn("baseline_days", F.coalesce("baseline_days", F.lit(0)))
+           .withColumn("net_revenue_lift", F.when(b > 0, F.round(F.col("scope_net_revenue_usd").cast("double") / b.cast("double") - 1, 4))))
+    return out.select(*[F.col(c).cast(t).alias(c) for c, t in PROMOTION_PERFORMANCE_COLUMNS])
+
 # %% ../nbs/30_gold.ipynb #47fcf71b
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
     for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS),
-                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS)):
+                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS),
+                       (tables.promotion_performance, PROMOTION_PERFORMANCE_COLUMNS)):
         create_table(spark, name, cols)
 
 def _date_list(dates) -> str:
@@ -95,3 +140,23 @@ def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, custome
     touched = customers.select("customer_id").distinct()
     clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, "customer_id", "left_semi"))
     merge_into(spark, tables.customer_lifetime_value, clv, "t.customer_id = s.customer_id")
+
+def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False):
+    "Recompute `promotion_performance` for the promotions whose window (4 weeks before it to its end) holds one of `dates`; all when `rebuild`."
+    promos = spark.table(tables.promotions)
+    if not rebuild:
+        if not dates: return
+        promos = promos.where(" OR ".join(f"(DATE'{d.isoformat()}' BETWEEN date_sub(start_date, {BASELINE_DAYS}) AND end_date)"
+                                          for d in sorted(dates)))
+    spans = promos.select("promo_id", "start_date", "end_date").collect() # the promotions: a small reference table
+    writer = lambda df: df.write.format("delta").mode("overwrite")
+    if not spans:
+        if rebuild: writer(spark.createDataFrame([], ddl(PROMOTION_PERFORMANCE_COLUMNS))).saveAsTable(tables.promotion_performance)
+        return
+    lo, hi = min(r.start_date for r in spans) - timedelta(days=BASELINE_DAYS), max(r.end_date for r in spans)
+    months = sorted({(lo + timedelta(days=i)).timetuple()[:2] for i in range((hi - lo).days + 1)})
+    part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
+    silver = spark.table(tables.orders_cleaned).where(f"({part}) AND order_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
+    out = writer(promotion_performance(silver, promos))
+    if not rebuild: out = out.option("replaceWhere", "promo_id IN (" + ", ".join(f"'{r.promo_id}'" for r in spans) + ")")
+    out.saveAsTable(tables.promotion_performance)

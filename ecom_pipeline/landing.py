@@ -73,6 +73,10 @@ class LocalStore:
     def put(self, rel: str, data: bytes) -> str:
         p = self.root/safe_rel(rel); p.parent.mkdir(parents=True, exist_ok=True); p.write_bytes(data)
         return str(p)
+    def read(self, rel: str) -> bytes|None:
+        "The content of the file at `rel` below the root, or None when there is none."
+        p = self.root/safe_rel(rel)
+        return p.read_bytes() if p.is_file() else None
     def spark_path(self, f: LandedFile, staging: Path|None) -> str: return f.uri
 
 class S3Store:
@@ -107,6 +111,10 @@ class S3Store:
     def put(self, rel: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}{safe_rel(rel)}", Body=data)
         return self.uri(rel)
+    def read(self, rel: str) -> bytes|None:
+        "The content of the object at `rel` below the root, or None when there is none."
+        try: return self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix}{safe_rel(rel)}")["Body"].read()
+        except self.client.exceptions.NoSuchKey: return None
     def spark_path(self, f: LandedFile, staging: Path|None) -> str:
         "`direct` (staging None): the s3:// address for Spark; else a copy under `staging`, checked against the ETag."
         if staging is None: return f.uri

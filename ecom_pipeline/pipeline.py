@@ -12,13 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import create_table, ddl, merge_into, retry_write
+from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write
 from .landing import day_folder, open_store
-from .sources import UnknownSourceError, detect_source, split_header
+from .sources import KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
-from .silver import clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, order_line_key, stage_orders
-from .gold import create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales, refresh_sales_metrics
+from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, order_line_key, stage_orders
+from .gold import (SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales,
+                                refresh_promotion_performance, refresh_sales_metrics)
+from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
 from .alerts import AlertConfig, compose_alert, send_alert
 
@@ -48,23 +50,23 @@ RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "stri
 def all_table_names(tables: Tables) -> list[str]:
     "Every table of the lakehouse."
     return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.customer_lifetime_value,
-            tables.daily_customer_sales, tables.etl_errors, tables.ingested_files] + [tables.name("logs", n) for n in
-            ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
+            tables.daily_customer_sales, tables.promotion_performance, tables.promotions, tables.fx_rates, tables.etl_errors,
+            tables.ingested_files] + [tables.name("logs", n) for n in ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
 
 def ensure_tables(spark: SparkSession, tables: Tables):
-    "Create the schemas and every table of the lakehouse that does not exist yet."
-    if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): # the usual case: catalog lookups only
-        runs = tables.name("logs", "pipeline_runs")
-        if "run_state" not in spark.table(runs).columns: # a lakehouse from before the stages were separate tasks
-            spark.sql(f"ALTER TABLE {runs} ADD COLUMNS (run_state string)")
-        return
-    for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
-    create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
-    create_anomalies(spark, tables)
-    create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
-    create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
-    create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
-    create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
+    "Create the schemas and every table of the lakehouse that does not exist yet; add the columns a table of an older release lacks."
+    if not all(spark.catalog.tableExists(n) for n in all_table_names(tables)): # usually all exist: catalog lookups only
+        for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
+        create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
+        create_anomalies(spark, tables); create_reference(spark, tables)
+        create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
+        create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
+        create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
+        create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
+    # a lakehouse made by an older release: the columns added since (separate stages; reference data)
+    for name, cols in ((tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS), (tables.orders_cleaned, SILVER_COLUMNS),
+                       (tables.sales_metrics, SALES_METRICS_COLUMNS)):
+        add_missing_columns(spark, name, cols)
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -103,6 +105,7 @@ class RunSummary:
     up_to_date_by: str|None = None # a succeeded run that already covered every file: later stages do nothing
     environment: str = "local" # local, dev or prod: where the run ran (a label)
     claimed: bool = False # this run holds its date in logs.run_claims
+    reference_loaded: list = field(default_factory=list) # reference files whose new version this run loaded
 
     def __str__(self):
         rules = lambda d: ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v)
@@ -257,10 +260,12 @@ def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date) -> Dat
     "The day's bronze lines (latest file versions), staged and checked against the rules (`_errors`, `_warnings`)."
     t = cfg.tables
     day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
-    staged = stage_orders(day, cfg.source_tz)
-    staged = (staged.withColumn("_product", label(F.col("src.Product")))
-                    .join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
-                    .drop("_product"))
+    staged = (stage_orders(day, cfg.source_tz).withColumn("_category", label(F.col("src.Product_Category")))
+              .withColumn("_product", label(F.col("src.Product"))).withColumn("_order_date", F.to_date("order_ts")))
+    staged = with_promotions(staged, spark.table(t.promotions), "_category", "_product", "_order_date")
+    if KAGGLE_ECOMMERCE.currency != "USD": staged = with_fx_rates(staged, spark.table(t.fx_rates), "_order_date")
+    staged = (staged.join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
+              .drop("_category", "_product", "_order_date"))
     return check_rules(staged)
 
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
@@ -321,11 +326,16 @@ def day_customers(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary)
 def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, log=print):
     "Refresh gold for the run's order dates, and lifetime value for the customers of the day's lines."
     t, retry = cfg.tables, _retry(cfg, log)
+    rebuild = "promotions.csv" in summary.reference_loaded # promotions changed: all of promotion_performance again
+    if rebuild and not summary.order_dates:
+        retry(lambda: refresh_promotion_performance(spark, t, [], rebuild=True), "gold promotion_performance")
     if not summary.order_dates: return
     lines = day_customers(spark, cfg, summary)
     retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
     retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
     retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
+    retry(lambda: refresh_promotion_performance(spark, t, summary.order_dates, rebuild),
+          "gold promotion_performance")
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)
     total = spark.sql(f"SELECT sum(net_revenue) AS v FROM {t.sales_metrics} WHERE product_category = 'ALL' "
                       f"AND order_date IN ({dates})").first()["v"]
@@ -514,9 +524,11 @@ class DailyRun:
                 s.claimed = True
                 retry(lambda: record_run(spark, t, s, new=not self.separate), "logs.pipeline_runs")
             with _timed(s, "ingest", self.log): ingest(spark, cfg, store, self.run_date, self.run_id, s.started_at, staging, s, self.log)
+            with _timed(s, "reference", self.log):
+                s.reference_loaded = retry(lambda: refresh_seeds(spark, t, store, s.started_at, self.log), "reference data")
         finally:
             if staging is not None: shutil.rmtree(staging, ignore_errors=True)
-        s.up_to_date_by = None if (s.files_new or self.force) else up_to_date(spark, t, self.run_date)
+        s.up_to_date_by = None if (s.files_new or self.force or s.reference_loaded) else up_to_date(spark, t, self.run_date)
         if s.up_to_date_by: # nothing new since a run that succeeded: silver, gold and the checks would come out the same
             s.warnings.append(f"nothing new since run {s.up_to_date_by}: silver and gold are up to date (--force recomputes)")
             return

@@ -50,9 +50,15 @@ ORDER_RULES = (
     Rule("price_outside_usual_range", "warn", "coalesce(unit_price > usual_unit_price * 2 OR unit_price * 2 < usual_unit_price, false)",
          "Sales outside half to double the product's median price of the last 90 days",
          "concat(unit_price, ' vs usual ', usual_unit_price)"),
+    Rule("fx_rate_missing", "error", "coalesce(currency, 'USD') <> 'USD' AND fx_rate_to_usd IS NULL",
+         "no exchange rate to USD on or before the order date in reference/fx_rates.csv", "concat(currency, ' on ', order_date)"),
+    Rule("fx_rate_fallback", "warn", "coalesce(fx_rate_date < order_date, false)",
+         "no exchange rate on the order date: the latest earlier rate was used", "concat(currency, ' of ', fx_rate_date, ' for ', order_date)"),
 )
 
-REFERENCE_COLUMNS = [("usual_unit_price", "decimal(18,2)")] # joined in by the pipeline; null when there is no history
+REFERENCE_COLUMNS = [ # joined in by the pipeline; null when there is no history or no reference row
+    ("usual_unit_price", "decimal(18,2)"), ("fx_rate_to_usd", "decimal(18,10)"), ("fx_rate_date", "date"), ("promo_id", "string"),
+    ("currency", "string")] # staging sets `currency`; a frame without it is read as USD
 
 # %% ../nbs/40_quality.ipynb #efdb962f
 def _hits(rules, criticality):

@@ -13,7 +13,7 @@ from .sources import KAGGLE_ECOMMERCE
 
 # %% auto #0
 __all__ = ['PRODUCTS', 'CATEGORY_WEIGHTS', 'WEEKDAY_FACTOR', 'PRIORITIES', 'PAYMENTS', 'MALFORMED_KINDS', 'CLEAN', 'Messiness',
-           'GenerateSummary', 'generate']
+           'reference_files', 'GenerateSummary', 'generate']
 
 # %% ../nbs/04_sample_data.ipynb #1c0e63cb
 PRODUCTS = {
@@ -95,6 +95,26 @@ def _malform(fields: list, kind: str) -> str:
     return _csv_line(f)
 
 # %% ../nbs/04_sample_data.ipynb #7c656355
+def reference_files(start: date, days: int, seed: int=42) -> tuple[str, str]:
+    "(promotions.csv, fx_rates.csv) matching `days` generated days from `start`: what `reference` reads."
+    rng = random.Random(f"{seed}:reference")
+    promos = ["promo_id,name,product_category,product_name,start_date,end_date,discount_rate"]
+    cats = sorted(PRODUCTS)
+    for i, d in enumerate(start + timedelta(days=k) for k in range(2, days, 10)): # a category promotion every 10 days, 3 days long
+        cat = cats[i % len(cats)]
+        promos.append(f"GEN-{d:%Y%m%d}-C,{cat} days,{cat},,{d},{d + timedelta(days=2)},{rng.choice(('0.10', '0.15', '0.20'))}")
+        prod = PRODUCTS[cat][0][0] # and a deeper one on one of its products, overlapping its second day
+        promos.append(f"GEN-{d:%Y%m%d}-P,{prod} flash sale,,{prod},{d + timedelta(days=1)},{d + timedelta(days=1)},0.35")
+    rates = ["date,currency,rate_to_usd"]
+    level = {"GBP": 1.27, "INR": 0.012}
+    for k in range(-7, days + 7): # business days only: a weekend order takes Friday's rate
+        d = start + timedelta(days=k)
+        if d.weekday() >= 5: continue
+        for cur in level:
+            level[cur] *= 1 + rng.gauss(0, 0.004)
+            rates.append(f"{d},{cur},{level[cur]:.{4 if cur == 'GBP' else 6}f}")
+    return "\n".join(promos) + "\n", "\n".join(rates) + "\n"
+
 @dataclass
 class GenerateSummary:
     days: int = 0
@@ -118,6 +138,7 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
              seasonality: bool=True, # vary the day's size by weekday
              client=None, # boto3 S3 client for s3:// roots
              progress=None, # callable(str) for a progress line per day
+             reference: bool=True, # also write matching `reference/promotions.csv` and `reference/fx_rates.csv`
             ) -> GenerateSummary:
     "Write `days` daily exports in the Kaggle 'E-commerce Dataset' format under `out/YYYY/MM/DD/`."
     t0, start = time.time(), parse_run_date(start_date)
@@ -147,5 +168,8 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
         s.files.append(store.put(f"{day_folder(d)}/orders_{d:%Y%m%d}.csv", body.encode()))
         s.days += 1; s.lines += len(lines); prev = base
         if progress: progress(f"  {d}  {len(lines):>9,} lines  -> {s.files[-1]}")
+    if reference:
+        promos, rates = reference_files(start, days, seed)
+        store.put("reference/promotions.csv", promos.encode()); store.put("reference/fx_rates.csv", rates.encode())
     s.seconds = time.time() - t0
     return s

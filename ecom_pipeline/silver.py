@@ -61,7 +61,8 @@ def stage_orders(bronze: DataFrame, # bronze rows of one dialect
         .withColumn("profit_amount", parse_money(src("Profit")))
         .withColumn("shipping_amount", parse_money(src("Shipping_Cost")))
         .withColumn("aging_days", parse_whole_number(src("Aging")))
-        .withColumn("payment_method", standardize(src("Payment_method"))))
+        .withColumn("payment_method", standardize(src("Payment_method")))
+        .withColumn("currency", F.lit(dialect.currency)))
 
 # %% ../nbs/20_silver.ipynb #452a1cd3
 def standardize(c: Column) -> Column:
@@ -87,7 +88,9 @@ SILVER_COLUMNS = [
     ("net_amount", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"), ("shipping_amount", "decimal(18,2)"),
     ("gender", "string"), ("device_type", "string"), ("login_type", "string"), ("order_priority", "string"),
     ("payment_method", "string"), ("aging_days", "int"), ("source_file", "string"), ("source_etag", "string"),
-    ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string")]
+    ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string"),
+    ("currency", "string"), ("gross_amount_usd", "decimal(18,2)"), ("net_amount_usd", "decimal(18,2)"), ("is_promo", "boolean"),
+    ("promo_id", "string")] # the last five came with reference data: a lakehouse from before gets them by ALTER TABLE
 
 def order_line_key(product: Column) -> Column:
     "The key of an order line over staged columns: source system, customer, order timestamp (UTC) and product."
@@ -109,7 +112,11 @@ def clean_orders(valid: DataFrame) -> DataFrame:
         .withColumn("login_type", standardize(F.col("src.Customer_Login_type"))).withColumn("order_priority", standardize(F.col("src.Order_Priority")))
         .withColumn("order_id", hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts")))
         .withColumn("order_line_key", order_line_key(F.col("product_name")))
-        .withColumn("bronze_ingested_at", F.col("ingested_at")))
+        .withColumn("bronze_ingested_at", F.col("ingested_at"))
+        .withColumn("_rate", F.when(F.coalesce(F.col("currency"), F.lit("USD")) == "USD", F.lit(1)).otherwise(F.col("fx_rate_to_usd")))
+        .withColumn("gross_amount_usd", F.round(F.col("gross_amount") * F.col("_rate"), 2))
+        .withColumn("net_amount_usd", F.round(F.col("net_amount") * F.col("_rate"), 2))
+        .withColumn("is_promo", F.col("promo_id").isNotNull()))
     return df.select(*[F.col(c).cast(t).alias(c) for c, t in SILVER_COLUMNS])
 
 # %% ../nbs/20_silver.ipynb #a60c1356
@@ -134,4 +141,6 @@ _VERSION = "struct({a}.landing_date, {a}.source_file, {a}.bronze_ingested_at, {a
 def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: list[tuple[int, int]]):
     "MERGE deduplicated order lines into silver: insert new keys, update keys only with a later version. Returns Delta's metrics."
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
-    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}")
+    newer = f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}"
+    # a row merged before reference data existed (no currency yet) takes the same version again: a forced rerun fills it in
+    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR t.currency IS NULL")

@@ -12,8 +12,8 @@ from .config import on_databricks
 
 # %% auto #0
 __all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'WarehouseBusyError', 'lock_warehouse', 'local_spark_conf', 'get_spark', 'ddl', 'create_table', 'merge_into',
-           'WriteConflictError', 'is_write_conflict', 'retry_write']
+           'WarehouseBusyError', 'lock_warehouse', 'local_spark_conf', 'get_spark', 'ddl', 'create_table',
+           'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -249,6 +249,13 @@ def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
     try: spark.sql(sql)
     except Exception as e: # two first runs at once: the other one created it between our check and our create
         if "ALREADY_EXISTS" not in str(e) and "AlreadyExists" not in type(e).__name__: raise
+
+def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str, str]]) -> list[str]:
+    "Schema evolution of a table made by an older version: ALTER TABLE ADD COLUMNS for the columns it lacks (null in old rows)."
+    have = {c.lower() for c in spark.table(name).columns}
+    missing = [(c, t) for c, t in columns if c.lower() not in have]
+    if missing: spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({ddl(missing)})")
+    return [c for c, _ in missing]
 
 # %% ../nbs/01_spark.ipynb #6ba02275
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`

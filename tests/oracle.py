@@ -3,10 +3,10 @@
 It shares no code with ecom_pipeline: it parses the CSV lines with the csv module, applies the quarantine rules,
 computes money with Decimal (ROUND_HALF_UP), keeps the latest copy of each order line and aggregates gold.
 """
-import csv, re
+import csv, io, re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, ROUND_HALF_UP
 
 COLUMNS = ("Order_Date,Time,Aging,Customer_Id,Gender,Device_Type,Customer_Login_type,Product_Category,Product,"
@@ -126,3 +126,53 @@ def daily_customer_sales(recs) -> dict:
     by = defaultdict(list)
     for r in recs: by[(r["order_date"], r["customer_id"])].append(r)
     return {k: (len({r["ts"] for r in rs}), sum((r["net"] for r in rs), Decimal("0.00"))) for k, rs in by.items()}
+
+def read_promotions(text: str) -> list:
+    "A promotions file as dicts: scope lower-cased, dates and rate parsed."
+    out = []
+    for r in csv.DictReader(io.StringIO(text)):
+        out.append(dict(promo_id=r["promo_id"], category=(r.get("product_category") or "").strip().lower() or None,
+                        product=(r.get("product_name") or "").strip().lower() or None, start=date.fromisoformat(r["start_date"]),
+                        end=date.fromisoformat(r["end_date"]), rate=Decimal(r["discount_rate"])))
+    return out
+
+def _in_scope(p: dict, r: dict) -> bool:
+    return r["product"].strip().lower() == p["product"] if p["product"] else r["category"].strip().lower() == p["category"]
+
+def flag_promotions(recs, promos: list):
+    "Set each record's `promo_id` (the active promotion with the highest discount, then the larger id) and its USD net (USD source)."
+    for r in recs:
+        active = [p for p in promos if p["start"] <= r["order_date"] <= p["end"] and _in_scope(p, r)]
+        r["promo_id"] = max(active, key=lambda p: (p["rate"], p["promo_id"]))["promo_id"] if active else None
+        r["net_usd"] = r["net"]
+
+def promo_metrics(recs) -> dict:
+    "(order_date, category) -> the USD and promotion figures of sales_metrics, with the ALL rows."
+    groups = defaultdict(list)
+    for r in recs:
+        groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    return {k: dict(net_revenue_usd=sum((r["net_usd"] for r in rs), Decimal("0.00")),
+                    promo_net_revenue_usd=sum((r["net_usd"] for r in rs if r["promo_id"]), Decimal("0.00")),
+                    promo_orders=len({(r["customer_id"], r["ts"]) for r in rs if r["promo_id"]})) for k, rs in groups.items()}
+
+def promotion_performance(recs, promos: list) -> dict:
+    "(promo_id, order_date) -> (scope net USD, own net USD, own orders, baseline, baseline days, lift) for the days with data."
+    recs = list(recs)
+    data_days = {r["order_date"] for r in recs}
+    out = {}
+    for p in promos:
+        scope = [r for r in recs if _in_scope(p, r)]
+        rev = lambda d: sum((r["net_usd"] for r in scope if r["order_date"] == d), Decimal("0.00"))
+        d = p["start"]
+        while d <= p["end"]:
+            if d in data_days:
+                before = [p["start"] - timedelta(days=k) for k in range(1, 29)]
+                base_days = [b for b in before if b.weekday() == d.weekday() and b in data_days]
+                avg = (sum((rev(b) for b in base_days), Decimal("0")) / len(base_days)).quantize(Decimal("0.000001"), ROUND_HALF_UP) if base_days else None
+                own = [r for r in scope if r["order_date"] == d and r["promo_id"] == p["promo_id"]]
+                out[(p["promo_id"], d)] = (rev(d), sum((r["net_usd"] for r in own), Decimal("0.00")),
+                                           len({(r["customer_id"], r["ts"]) for r in own}),
+                                           avg.quantize(CENT, ROUND_HALF_UP) if avg is not None else None, len(base_days),
+                                           float(rev(d)) / float(avg) - 1 if avg else None)
+            d += timedelta(days=1)
+    return out

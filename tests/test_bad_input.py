@@ -84,3 +84,26 @@ def test_every_line_of_the_bad_corpus_ends_where_expected(spark, clean_lakehouse
     assert spark.table(t.ingested_files).where(f"landing_date = DATE'{NEXT_DAY}'").count() == 0
     runs = {r.run_date: r.status for r in spark.table(t.name("logs", "pipeline_runs")).collect()}
     assert runs == {DAY: "succeeded", NEXT_DAY: "failed"}
+
+def test_a_bad_reference_file_stops_the_run_before_silver_and_names_its_lines(spark, clean_lakehouse, tmp_path):
+    "A promotions file with bad rows fails the run with every bad line and rule; silver is untouched until it is fixed."
+    from ecom_pipeline.reference import ReferenceDataError
+    from ecom_pipeline.sample_data import generate
+    root = tmp_path/"landing"
+    generate(str(root), DAY, 3, rows_per_day=60, seed=3) # 3 days: the promotions file has two rows
+    good = (root/"reference"/"promotions.csv").read_text()
+    (root/"reference"/"promotions.csv").write_text(good + "BAD-1,Too deep,Fashion,,2018-01-01,2018-01-09,1.5\n"
+                                                   "BAD-2,No scope,,,2018-01-01,2017-12-01,0.1\n")
+    cfg = PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    with pytest.raises(ReferenceDataError) as e: run_quiet(spark, cfg, DAY)
+    msg = str(e.value)
+    assert str(root/"reference"/"promotions.csv") in msg and "3 problem(s)" in msg
+    for part in ("line 4: discount_rate_out_of_range: '1.5'", "line 5: scope_invalid", "line 5: end_before_start"):
+        assert part in msg, msg
+    assert spark.table(cfg.tables.orders_cleaned).count() == 0
+    runs = spark.table(cfg.tables.name("logs", "pipeline_runs")).collect()
+    assert [(r.status, "ReferenceDataError" in r.error_message) for r in runs] == [("failed", True)]
+    (root/"reference"/"promotions.csv").write_text(good)
+    s = run_quiet(spark, cfg, DAY)
+    assert s.status == "succeeded" and s.reference_loaded == ["promotions.csv", "fx_rates.csv"] and s.order_lines > 0
+    assert spark.table(cfg.tables.promotions).select("seed_version").distinct().count() == 1

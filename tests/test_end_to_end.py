@@ -53,6 +53,22 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     # gold daily_customer_sales
     got_dcs = {(r.order_date, r.customer_id): (r.orders, r.net_revenue) for r in spark.table(t.daily_customer_sales).collect()}
     assert got_dcs == oracle.daily_customer_sales(recs.values())
+    # promotions (the generator's reference file) and the USD figures, against the plain-Python reading
+    text = client.get_object(Bucket=bucket, Key="raw/ecommerce_sales/reference/promotions.csv")["Body"].read().decode()
+    promos = oracle.read_promotions(text)
+    oracle.flag_promotions(recs.values(), promos)
+    flagged = Counter(r["promo_id"] for r in recs.values() if r["promo_id"])
+    assert dict(Counter(r.promo_id for r in spark.table(t.orders_cleaned).where("is_promo").collect())) == flagged and len(flagged) == 2
+    exp_p = oracle.promo_metrics(recs.values())
+    assert {k: {c: v[c] for c in ("net_revenue_usd", "promo_net_revenue_usd", "promo_orders")} for k, v in got.items()} == exp_p
+    exp_pp = oracle.promotion_performance(recs.values(), promos)
+    got_pp = {(r.promo_id, r.order_date): tuple(r)[2:] for r in spark.table(t.promotion_performance).select(
+        "promo_id", "order_date", "scope_net_revenue_usd", "promo_net_revenue_usd", "promo_orders", "baseline_net_revenue_usd",
+        "baseline_days", "net_revenue_lift").collect()}
+    assert set(got_pp) == set(exp_pp) and len(exp_pp) == 3
+    for k, e in exp_pp.items():
+        g = got_pp[k]
+        assert g[:5] == e[:5] and (g[5] is None) == (e[5] is None) and abs((g[5] or 0) - (e[5] or 0)) < 1e-4, (k, g, e)
     # the printed figure: net revenue of the last run's dates
     last = summaries[-1]
     assert last.net_revenue == sum(exp[(d, "ALL")]["net_revenue"] for d in last.order_dates)

@@ -7,7 +7,7 @@ import oracle
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
-DAYS = [date(2018, 6, 1), date(2018, 6, 2)]
+DAYS = [date(2018, 6, 1), date(2018, 6, 2), date(2018, 6, 3)] # the generator's first promotions start on the third day
 
 def test_sales_report_runs_under_papermill_and_plots_gold(tmp_path):
     import papermill as pm
@@ -37,7 +37,7 @@ def test_sales_report_runs_under_papermill_and_plots_gold(tmp_path):
     figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     titles = [f["layout"]["title"]["text"] for f in figures]
     assert titles == ["Daily net revenue", "Net revenue by category", "Orders per day", "Average order value",
-                      "Distribution of customer lifetime value"]
+                      "Distribution of customer lifetime value", "Promotions against their baseline"]
 
     lines = []
     for d in DAYS:
@@ -49,4 +49,9 @@ def test_sales_report_runs_under_papermill_and_plots_gold(tmp_path):
     assert dict(zip(trend["x"], trend["y"])) == {k: float(v["net_revenue"]) for k, v in exp.items()}
     assert dict(zip(orders["x"], orders["y"])) == {k: v["orders"] for k, v in exp.items()}
     assert dict(zip(aov["x"], aov["y"])) == {k: float(v["avg_order_value"]) for k, v in exp.items()}
+    promos = oracle.read_promotions((root/"reference"/"promotions.csv").read_text())
+    oracle.flag_promotions(recs, promos)
+    perf = oracle.promotion_performance(recs, promos)
+    assert figures[5]["data"][0]["x"] == [f"{p} day {(d - DAYS[2]).days + 1}" for p, d in sorted(perf)] and len(perf) == 1
+    assert figures[5]["data"][0]["y"] == [float(perf[k][0]) for k in sorted(perf)]
     assert sorted(clv["x"]) == sorted(float(v["lifetime_net_revenue"]) for v in oracle.customer_lifetime_value(recs).values())
