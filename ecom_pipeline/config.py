@@ -79,6 +79,12 @@ class Tables:
     def fx_rates(self): return self.name("processed", "fx_rates")
     @property
     def promotion_performance(self): return self.name("analytics", "promotion_performance")
+    @property
+    def product_list_prices(self): return self.name("processed", "product_list_prices")
+    @property
+    def products(self): return self.name("processed", "products")
+    @property
+    def customers(self): return self.name("processed", "customers")
 
 # %% ../nbs/00_config.ipynb #72058fa9
 LOCAL_HOME = "lakehouse"

@@ -21,6 +21,7 @@ from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, l
 from .gold import (SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales,
                                 refresh_promotion_performance, refresh_sales_metrics)
 from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
+from .dimensions import create_dimensions, refresh_customers, refresh_products, with_customer_keys
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
 from .alerts import AlertConfig, compose_alert, send_alert
 
@@ -28,7 +29,7 @@ from .alerts import AlertConfig, compose_alert, send_alert
 __all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
            'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
            'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'checked_day',
-           'build_silver', 'day_customers', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
+           'build_silver', 'day_lines', 'day_customers', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
            'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
@@ -50,7 +51,8 @@ RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "stri
 def all_table_names(tables: Tables) -> list[str]:
     "Every table of the lakehouse."
     return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.customer_lifetime_value,
-            tables.daily_customer_sales, tables.promotion_performance, tables.promotions, tables.fx_rates, tables.etl_errors,
+            tables.daily_customer_sales, tables.promotion_performance, tables.promotions, tables.fx_rates,
+            tables.product_list_prices, tables.products, tables.customers, tables.etl_errors,
             tables.ingested_files] + [tables.name("logs", n) for n in ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
 
 def ensure_tables(spark: SparkSession, tables: Tables):
@@ -58,7 +60,7 @@ def ensure_tables(spark: SparkSession, tables: Tables):
     if not all(spark.catalog.tableExists(n) for n in all_table_names(tables)): # usually all exist: catalog lookups only
         for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
         create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
-        create_anomalies(spark, tables); create_reference(spark, tables)
+        create_anomalies(spark, tables); create_reference(spark, tables); create_dimensions(spark, tables)
         create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
         create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
         create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
@@ -308,20 +310,29 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
     if summary.duplicates < 0:
         raise AccountingError(f"row accounting failed for {run_date}: {summary.order_lines:,} distinct order lines from "
                               f"{valid_rows:,} valid lines")
+    reprice = "products.csv" in summary.reference_loaded # a new price list: every product's list price again
     if per_date:
         months = sorted({(d.year, d.month) for d in summary.order_dates})
+        # customers first: each line takes the key of the customer's version valid at its order time
+        retry(lambda: refresh_customers(spark, t, lines, logged_at), "processed.customers")
+        lines = with_customer_keys(lines, spark.table(t.customers))
         m = retry(lambda: merge_silver(spark, t, lines, months), "silver MERGE")
         if m is not None:
             r = m.first()
             summary.rows_inserted, summary.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
+        retry(lambda: refresh_products(spark, t, day_lines(spark, cfg, summary), logged_at, reprice), "processed.products")
+    elif reprice: retry(lambda: refresh_products(spark, t, None, logged_at, reprice=True), "processed.products")
     return lines
+
+def day_lines(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> DataFrame:
+    "The silver lines whose current version landed on the run's day, in its order dates (partition-pruned)."
+    months = sorted({(d.year, d.month) for d in summary.order_dates})
+    return (spark.table(cfg.tables.orders_cleaned).alias("t").where(month_predicate(months))
+            .where(F.col("order_date").isin(summary.order_dates) & (F.col("landing_date") == F.lit(summary.run_date))))
 
 def day_customers(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> DataFrame:
     "Customers of the silver lines whose current version landed on the run's day, in its order dates (partition-pruned)."
-    months = sorted({(d.year, d.month) for d in summary.order_dates})
-    return (spark.table(cfg.tables.orders_cleaned).alias("t").where(month_predicate(months))
-            .where(F.col("order_date").isin(summary.order_dates) & (F.col("landing_date") == F.lit(summary.run_date)))
-            .select("customer_id").distinct())
+    return day_lines(spark, cfg, summary).select("customer_id").distinct()
 
 def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, log=print):
     "Refresh gold for the run's order dates, and lifetime value for the customers of the day's lines."

@@ -12,9 +12,10 @@ from .config import Tables
 from .spark import create_table, ddl
 
 # %% auto #0
-__all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'SEED_LINEAGE', 'DEFAULT_PROMOTIONS', 'SEEDS', 'ReferenceDataError',
-           'parse_promotions', 'parse_fx_rates', 'default_fx_rates', 'create_reference', 'seed_text', 'seed_version',
-           'refresh_seeds', 'with_promotions', 'fx_calendar', 'with_fx_rates']
+__all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'PRODUCT_PRICES_COLUMNS', 'SEED_LINEAGE', 'DEFAULT_PROMOTIONS', 'SEEDS',
+           'ReferenceDataError', 'parse_promotions', 'parse_product_prices', 'parse_fx_rates', 'default_fx_rates',
+           'create_reference', 'seed_text', 'seed_version', 'refresh_seeds', 'with_promotions', 'fx_calendar',
+           'with_fx_rates']
 
 # %% ../nbs/21_reference.ipynb #302d70f8
 class ReferenceDataError(ValueError):
@@ -23,6 +24,7 @@ class ReferenceDataError(ValueError):
 PROMOTIONS_COLUMNS = [("promo_id", "string"), ("promo_name", "string"), ("product_category", "string"),
     ("product_name", "string"), ("start_date", "date"), ("end_date", "date"), ("discount_rate", "decimal(9,6)")]
 FX_RATES_COLUMNS = [("rate_date", "date"), ("currency", "string"), ("rate_to_usd", "decimal(18,10)")]
+PRODUCT_PRICES_COLUMNS = [("product_name", "string"), ("product_category", "string"), ("list_price", "decimal(18,2)")]
 SEED_LINEAGE = [("seed_version", "string"), ("seed_source", "string"), ("loaded_at", "timestamp")]
 
 def _records(text: str, file_name: str, required: tuple, optional: tuple=()):
@@ -77,6 +79,24 @@ def parse_promotions(text: str, # the content of a promotions file
     _raise_all(errors, file_name)
     return rows
 
+def parse_product_prices(text: str, # the content of a products (price list) file
+                         file_name: str="products.csv", # for error messages
+                        ) -> list[tuple]:
+    "Rows of `PRODUCT_PRICES_COLUMNS`; every bad line is reported with its line number and rule in one `ReferenceDataError`."
+    rows, errors, seen = [], [], {}
+    for n, r in _records(text, file_name, ("product_name", "list_price"), ("product_category",)):
+        bad = lambda rule, why: errors.append(f"line {n}: {rule}: {why}")
+        if r is None: bad("wrong_field_count", "the row has a different number of fields than the header"); continue
+        name, price = r["product_name"], _number(r["list_price"])
+        if not name: bad("product_name_missing", "product_name is empty")
+        elif name.lower() in seen: bad("product_duplicate", f"{name!r} is also on line {seen[name.lower()]}")
+        else: seen[name.lower()] = n
+        if price is None or price < 0 or price >= 10 ** 16: bad("list_price_invalid", f"{r['list_price']!r} is not a price >= 0")
+        elif price.as_tuple().exponent < -2: bad("list_price_invalid", f"{r['list_price']!r} has more than 2 decimals")
+        rows.append((name, r.get("product_category") or None, price))
+    _raise_all(errors, file_name)
+    return rows
+
 def parse_fx_rates(text: str, # the content of an fx_rates file
                    file_name: str="fx_rates.csv", # for error messages
                   ) -> list[tuple]:
@@ -128,6 +148,7 @@ def default_fx_rates() -> str:
 SEEDS = { # file name -> (table property of `Tables`, parser, columns, default content)
     "promotions.csv": ("promotions", parse_promotions, PROMOTIONS_COLUMNS, lambda: DEFAULT_PROMOTIONS),
     "fx_rates.csv": ("fx_rates", parse_fx_rates, FX_RATES_COLUMNS, default_fx_rates),
+    "products.csv": ("product_list_prices", parse_product_prices, PRODUCT_PRICES_COLUMNS, lambda: "product_name,product_category,list_price\n"),
 }
 
 def create_reference(spark: SparkSession, tables: Tables):

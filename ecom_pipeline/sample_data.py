@@ -48,21 +48,24 @@ CLEAN = Messiness(0, 0, 0, 0, 0)
 def _weighted(rng, pairs):
     return rng.choices([p for p, _ in pairs], weights=[w for _, w in pairs])[0]
 
-def _customer_attrs(cid: int) -> tuple:
-    "Stable attributes of a customer: gender, device, login type."
+def _customer_attrs(cid: int, d: date, start: date) -> tuple:
+    "A customer's gender, device and login type on order date `d`: a Guest with an even id signs up (Member) 1 to 3 days after `start`."
     r = random.Random(cid * 7919)
-    return (r.choice(("Male",) * 63 + ("Female",) * 37), "Mobile" if r.random() < 0.05 else "Web",
-            _weighted(r, (("Member", 94), ("Guest", 5), ("First SignUp", 1))))
+    gender, device = r.choice(("Male",) * 63 + ("Female",) * 37), "Mobile" if r.random() < 0.05 else "Web"
+    login = _weighted(r, (("Member", 94), ("Guest", 5), ("First SignUp", 1)))
+    if login == "Guest" and cid % 2 == 0 and d >= start + timedelta(days=1 + cid // 2 % 3): login = "Member"
+    return gender, device, login
 
-def _fmt_row(d: date, secs: int, cid: int|str, cat: str, prod: str, price: int, qty, disc, aging, profit, ship, prio, pay) -> list:
-    gender, device, login = _customer_attrs(int(cid)) if str(cid).isdigit() else ("Male", "Web", "Member")
+def _fmt_row(d: date, secs: int, cid: int|str, cat: str, prod: str, price: int, qty, disc, aging, profit, ship, prio, pay,
+             start: date) -> list:
+    gender, device, login = _customer_attrs(int(cid), d, start) if str(cid).isdigit() else ("Male", "Web", "Member")
     return [f"{d.month}/{d.day}/{d.year}", f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}", aging, str(cid), gender,
             device, login, cat, prod, str(price), str(qty), disc, profit, ship, prio, pay]
 
 def _csv_line(fields: list) -> str:
     return ",".join(f'"{f}"' if ("," in f or '"' in f) and not f.startswith('"') else f for f in fields)
 
-def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messiness) -> list[list]:
+def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messiness, start: date) -> list[list]:
     "The day's clean order lines (as field lists), grouped in orders of 1 to 3 lines."
     cats, cw = list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values())
     rows = []
@@ -79,7 +82,7 @@ def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messines
             disc = "" if rng.random() < m.missing_discount_rate else rng.choice(("0.1", "0.2", "0.2", "0.3", "0.4", "0.5"))
             profit = round(price * qty * rng.uniform(0.1, 0.5), 1)
             rows.append(_fmt_row(od, secs, cid, cat, prod, price, qty, disc, str(rng.randint(1, 10)),
-                                 f"{profit:g}", f"{round(profit * 0.1, 1):g}", prio, pay))
+                                 f"{profit:g}", f"{round(profit * 0.1, 1):g}", prio, pay, start))
     return rows[:n]
 
 def _malform(fields: list, kind: str) -> str:
@@ -151,7 +154,7 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
         d = start + timedelta(days=i)
         rng = random.Random(f"{seed}:{d.isoformat()}")
         n = max(1, round(rows_per_day * (WEEKDAY_FACTOR[d.weekday()] if seasonality else 1)))
-        base = _base_lines(d, n, customers, rng, m)
+        base = _base_lines(d, n, customers, rng, m, start)
         lines = [_csv_line(f) for f in base]
         n_dup, n_fix, n_bad = (int(n * r + rng.random()) for r in (m.duplicate_rate, m.correction_rate, m.malformed_rate))
         for _ in range(n_bad):

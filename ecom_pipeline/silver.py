@@ -11,8 +11,8 @@ from .sources import SourceDialect, KAGGLE_ECOMMERCE
 
 # %% auto #0
 __all__ = ['SILVER_COLUMNS', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate', 'clean_id',
-           'stage_orders', 'standardize', 'label', 'hash_key', 'order_line_key', 'clean_orders', 'dedupe_lines',
-           'create_silver', 'month_predicate', 'merge_silver']
+           'stage_orders', 'standardize', 'label', 'hash_key', 'product_key', 'order_line_key', 'clean_orders',
+           'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -90,7 +90,12 @@ SILVER_COLUMNS = [
     ("payment_method", "string"), ("aging_days", "int"), ("source_file", "string"), ("source_etag", "string"),
     ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string"),
     ("currency", "string"), ("gross_amount_usd", "decimal(18,2)"), ("net_amount_usd", "decimal(18,2)"), ("is_promo", "boolean"),
-    ("promo_id", "string")] # the last five came with reference data: a lakehouse from before gets them by ALTER TABLE
+    ("promo_id", "string"), ("product_key", "string"), ("customer_key", "string")]
+# the last seven came with reference data and dimensions: a lakehouse from before gets them by ALTER TABLE
+
+def product_key(source_system: Column, product_name: Column) -> Column:
+    "The key of a product in `processed.products`: its source system and name."
+    return hash_key(source_system, product_name)
 
 def order_line_key(product: Column) -> Column:
     "The key of an order line over staged columns: source system, customer, order timestamp (UTC) and product."
@@ -116,7 +121,9 @@ def clean_orders(valid: DataFrame) -> DataFrame:
         .withColumn("_rate", F.when(F.coalesce(F.col("currency"), F.lit("USD")) == "USD", F.lit(1)).otherwise(F.col("fx_rate_to_usd")))
         .withColumn("gross_amount_usd", F.round(F.col("gross_amount") * F.col("_rate"), 2))
         .withColumn("net_amount_usd", F.round(F.col("net_amount") * F.col("_rate"), 2))
-        .withColumn("is_promo", F.col("promo_id").isNotNull()))
+        .withColumn("is_promo", F.col("promo_id").isNotNull())
+        .withColumn("product_key", product_key(F.col("source_system"), F.col("product_name")))
+        .withColumn("customer_key", F.lit(None).cast("string"))) # the version valid at order_ts: `dimensions.with_customer_keys`
     return df.select(*[F.col(c).cast(t).alias(c) for c, t in SILVER_COLUMNS])
 
 # %% ../nbs/20_silver.ipynb #a60c1356
@@ -142,5 +149,6 @@ def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: 
     "MERGE deduplicated order lines into silver: insert new keys, update keys only with a later version. Returns Delta's metrics."
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
     newer = f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}"
-    # a row merged before reference data existed (no currency yet) takes the same version again: a forced rerun fills it in
-    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR t.currency IS NULL")
+    # a row merged before reference data or dimensions existed takes the same version again: a forced rerun fills them in
+    older = "t.currency IS NULL OR t.product_key IS NULL OR (t.customer_key IS NULL AND s.customer_key IS NOT NULL)"
+    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR {older}")

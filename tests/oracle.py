@@ -76,8 +76,13 @@ def read_file(source_file: str, landing_date: date, data: bytes) -> list:
         ts = datetime.combine(d, t)
         ln.rec = dict(customer_id=cid, ts=ts, order_date=d, category=f["Product_Category"] or "unknown",
                       product=f["Product"] or "unknown", quantity=qty, gross=gross, discount=discount,
-                      net=gross - discount, profit=money(f["Profit"]) or Decimal("0"))
+                      net=gross - discount, profit=money(f["Profit"]) or Decimal("0"), price=price,
+                      login=_label(f["Customer_Login_type"]), device=_label(f["Device_Type"]))
     return out
+
+def _label(v):
+    "Lower snake case, as a category label is standardized; empty is None."
+    return re.sub(r"[^a-z0-9]+", "_", v.strip().lower()).strip("_") or None if v else None
 
 def _well_quoted(raw: str) -> bool:
     "Every double quote belongs to a field that is quoted from start to end."
@@ -176,3 +181,33 @@ def promotion_performance(recs, promos: list) -> dict:
                                            float(rev(d)) / float(avg) - 1 if avg else None)
             d += timedelta(days=1)
     return out
+
+def products(recs) -> dict:
+    "product -> (first order date, last order date, {(category, unit price) of its lines at its latest order time})."
+    by = defaultdict(list)
+    for r in recs: by[r["product"]].append(r)
+    out = {}
+    for p, rs in by.items():
+        top = max(r["ts"] for r in rs)
+        out[p] = (min(r["order_date"] for r in rs), max(r["order_date"] for r in rs),
+                  {(r["category"], r["price"]) for r in rs if r["ts"] == top})
+    return out
+
+def customer_versions(lines: list, landing_days: list) -> dict:
+    """customer_id -> [(login, device, valid_from, valid_to)], type 2 as processed: the landing days in order, each day's
+    latest lines; a line after the current version whose attributes (a missing one carried forward) differ opens a version."""
+    versions = defaultdict(list)
+    for d in landing_days:
+        by = defaultdict(lambda: defaultdict(list)) # customer -> order time -> lines
+        for r in latest([ln for ln in lines if ln.landing_date == d]).values(): by[r["customer_id"]][r["ts"]].append(r)
+        for c, at in by.items():
+            vs = versions[c]
+            state = vs[-1][:2] if vs else (None, None)
+            for ts in sorted(t for t in at if not vs or t > vs[-1][2]):
+                cands = {(r["login"] or state[0], r["device"] or state[1]) for r in at[ts]}
+                assert len(cands) == 1, f"customer {c} has lines with different attributes at {ts}: {cands}"
+                new = cands.pop()
+                if vs and new == state: continue
+                if vs: vs[-1] = vs[-1][:3] + (ts,)
+                vs.append(new + (ts, None)); state = new
+    return dict(versions)

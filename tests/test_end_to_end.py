@@ -1,6 +1,6 @@
 """Generated days land on a real S3 endpoint (moto), run day by day, and reach gold: compared with plain-Python totals."""
 from datetime import date, timedelta
-from collections import Counter
+from collections import Counter, defaultdict
 import oracle
 from conftest import run_quiet
 from ecom_pipeline.config import PipelineConfig
@@ -69,6 +69,26 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     for k, e in exp_pp.items():
         g = got_pp[k]
         assert g[:5] == e[:5] and (g[5] is None) == (e[5] is None) and abs((g[5] or 0) - (e[5] or 0)) < 1e-4, (k, g, e)
+    # dimensions: products from the latest line of each product; customers type 2 as processed, and each line's key
+    got_products = {r.product_name: r for r in spark.table(t.products).collect()}
+    exp_products = oracle.products(recs.values())
+    assert set(got_products) == set(exp_products)
+    for name, (first, last, latest) in exp_products.items():
+        g = got_products[name]
+        assert (g.first_seen, g.last_seen, g.list_price_source) == (first, last, "latest_line"), name
+        assert (g.product_category, g.list_price) in latest, (name, g, latest)
+    exp_versions = oracle.customer_versions(lines, days)
+    got_versions = defaultdict(list)
+    for r in spark.table(t.customers).orderBy("valid_from").collect():
+        got_versions[r.customer_id].append((r.login_type, r.device_type, r.valid_from, r.valid_to, r.is_current, r.customer_key))
+    assert {c: [v[:4] for v in vs] for c, vs in got_versions.items()} == exp_versions
+    assert all([v[4] for v in vs] == [False] * (len(vs) - 1) + [True] for vs in got_versions.values())
+    assert sum(len(vs) > 1 for vs in exp_versions.values()) > 0 # some customer changed login or device type
+    for r in spark.table(t.orders_cleaned).select("customer_id", "order_ts", "customer_key", "product_key", "product_name").collect():
+        vs = got_versions[r.customer_id]
+        valid = [v for v in vs if v[2] <= r.order_ts and (v[3] is None or r.order_ts < v[3])] or vs[:1]
+        assert r.customer_key == valid[0][5], (r, vs)
+    assert spark.table(t.orders_cleaned).join(spark.table(t.products), "product_key", "left_anti").count() == 0
     # the printed figure: net revenue of the last run's dates
     last = summaries[-1]
     assert last.net_revenue == sum(exp[(d, "ALL")]["net_revenue"] for d in last.order_dates)
