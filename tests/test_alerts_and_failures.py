@@ -31,6 +31,7 @@ def smtp_server():
                                        "ECOM_ALERT_FROM": "pipeline@shop.test", "ECOM_SMTP_USER": "bot", "ECOM_SMTP_PASSWORD": PASSWORD})
     c.stop()
 
+@pytest.mark.slow # make slow-test: keeps make test under 15 minutes
 def test_quarantine_rate_above_threshold_fails_with_one_smtp_alert(spark, clean_lakehouse, tmp_path, smtp_server, capsys):
     inbox, alerts = smtp_server
     d = date(2018, 2, 5)
@@ -92,6 +93,7 @@ def test_write_conflict_that_persists_fails_the_run(spark, clean_lakehouse, tmp_
     run = spark.table(cfg.tables.name("logs", "pipeline_runs")).first()
     assert run.status == "failed" and run.alert_subject == "[ecom_pipeline] 2018-02-09 FAILED: write conflict in silver MERGE after 3 attempts"
 
+@pytest.mark.slow # make slow-test: keeps make test under 15 minutes
 def test_revenue_spike_is_an_anomaly_with_one_ses_alert(spark, clean_lakehouse, tmp_path, s3_endpoint, monkeypatch):
     import boto3
     days = [date(2018, 3, 2) + timedelta(days=i) for i in range(3)]

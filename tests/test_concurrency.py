@@ -2,9 +2,12 @@
 import threading, time
 from datetime import date, timedelta
 import oracle
+import pytest
 from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.pipeline import RunInProgressError, run_daily
 from ecom_pipeline.sample_data import generate
+
+pytestmark = pytest.mark.slow # threads running whole days at once: make slow-test
 
 def _run_together(spark, cfg, dates):
     "Start one run per date in its own thread at the same moment; return each one's summary or exception."

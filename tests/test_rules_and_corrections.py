@@ -106,6 +106,7 @@ def test_corrections_and_duplicates_across_days_and_reruns(spark, clean_lakehous
     run_quiet(spark, cfg, d1)                                                # the older day again: the correction stays
     assert snapshot() == after_d2
 
+@pytest.mark.slow # make slow-test: keeps make test under 15 minutes
 def test_changed_file_under_same_key_supersedes_old_lines(spark, clean_lakehouse, tmp_path):
     d = date(2018, 1, 2)
     write(tmp_path, d, "orders.csv", [line(cust="1", qty="1")])
