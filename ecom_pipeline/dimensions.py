@@ -34,8 +34,12 @@ def create_dimensions(spark: SparkSession, tables: Tables):
     create_table(spark, tables.customers, CUSTOMERS_COLUMNS)
 
 # %% ../nbs/22_dimensions.ipynb #13e8a2f8
-def _price_list(prices: DataFrame) -> DataFrame:
-    return prices.select(F.lower(F.trim("product_name")).alias("_price_name"), F.col("list_price").alias("_ref_price"))
+def _with_list_price(products: DataFrame, prices: DataFrame) -> DataFrame:
+    "`list_price` and its source: the price list's price of the product (by name, any case), else `feed_list_price`."
+    ref = prices.select(F.lower(F.trim("product_name")).alias("_price_name"), F.col("list_price").alias("_ref_price"))
+    return (products.join(F.broadcast(ref), F.lower(F.col("product_name")) == F.col("_price_name"), "left")
+            .withColumn("list_price", F.coalesce("_ref_price", "feed_list_price"))
+            .withColumn("list_price_source", F.when(F.col("_ref_price").isNotNull(), "price_list").otherwise("latest_line")))
 
 def product_updates(lines: DataFrame, # silver order lines (`product_key`, `source_system`, `product_name`, ...)
                     current: DataFrame, # rows of `processed.products`
@@ -52,23 +56,17 @@ def product_updates(lines: DataFrame, # silver order lines (`product_key`, `sour
     newer = F.col("t_feed_price_ts").isNull() | (F.col("_ts") >= F.col("t_feed_price_ts"))
     pick = lambda new, old: F.when(newer, F.col(new)).otherwise(F.col(old))
     out = (day.join(t, "product_key", "left")
-           .join(F.broadcast(_price_list(prices)), F.lower(F.col("product_name")) == F.col("_price_name"), "left")
            .withColumn("product_category", pick("_cat", "t_product_category"))
            .withColumn("feed_list_price", pick("_price", "t_feed_list_price"))
            .withColumn("feed_price_ts", F.greatest("_ts", "t_feed_price_ts"))
            .withColumn("first_seen", F.least("_first", "t_first_seen"))
-           .withColumn("last_seen", F.greatest("_last", "t_last_seen"))
-           .withColumn("list_price", F.coalesce("_ref_price", "feed_list_price"))
-           .withColumn("list_price_source", F.when(F.col("_ref_price").isNotNull(), "price_list").otherwise("latest_line"))
-           .withColumn("updated_at", F.lit(updated_at)))
+           .withColumn("last_seen", F.greatest("_last", "t_last_seen")))
+    out = _with_list_price(out, prices).withColumn("updated_at", F.lit(updated_at))
     return out.select(*[F.col(c).cast(t).alias(c) for c, t in PRODUCTS_COLUMNS])
 
 def reprice_products(current: DataFrame, prices: DataFrame, updated_at: datetime) -> DataFrame:
     "Every row of `processed.products` with the list price of a new price list (or the feed's, where it has none)."
-    out = (current.join(F.broadcast(_price_list(prices)), F.lower(F.col("product_name")) == F.col("_price_name"), "left")
-           .withColumn("list_price", F.coalesce("_ref_price", "feed_list_price"))
-           .withColumn("list_price_source", F.when(F.col("_ref_price").isNotNull(), "price_list").otherwise("latest_line"))
-           .withColumn("updated_at", F.lit(updated_at)))
+    out = _with_list_price(current, prices).withColumn("updated_at", F.lit(updated_at))
     return out.select(*[F.col(c).cast(t).alias(c) for c, t in PRODUCTS_COLUMNS])
 
 def refresh_products(spark: SparkSession, tables: Tables, lines: DataFrame|None, updated_at: datetime, reprice: bool=False):
