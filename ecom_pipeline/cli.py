@@ -12,7 +12,7 @@ from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, Pipeline
 
 # %% auto #0
 __all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_dashboard',
-           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'run_demo', 'cmd_demo', 'main']
+           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -106,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)")
     m.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
     m.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
+
+    s = sub.add_parser("score-customers", help="RFM scores and predicted 12-month lifetime value of every customer",
+                       description="Compute the customer summary frame from silver (one row per customer), fit BG/NBD + "
+                                   "Gamma-Gamma (pymc-marketing) on it, and MERGE recency/frequency/monetary quintiles, "
+                                   "predicted_purchases_12m and predicted_clv_12m into analytics.customer_lifetime_value. "
+                                   "Too few repeat customers, or a fit that does not converge, falls back to each customer's "
+                                   "net revenue of the last 12 months, with a warning; it never fails for that. The "
+                                   "score_customers task of the Databricks daily job runs this after the daily run.")
+    s.add_argument("--as-of", type=_date_arg, default=None, metavar="D",
+                   help="score as of this order date, YYYY-MM-DD (default: the last order date in customer_lifetime_value)")
+    s.add_argument("--discount-rate", type=_rate, default=0.01, metavar="R", help="monthly discount rate (default 0.01, 1%%)")
+    s.add_argument("--min-repeat-customers", type=_positive, default=20, metavar="N",
+                   help="fewer repeat customers than this: historical value instead of the model (default 20)")
+    s.add_argument("--model", choices=("bgnbd", "historical"), default="bgnbd",
+                   help="bgnbd (default), or historical to skip the fit")
+    s.add_argument("--warehouse", metavar="DIR", default=None,
+                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
+    s.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)")
+    s.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
+    s.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
 
     b = sub.add_parser("dashboard", help="render the sales dashboard from local gold into one self-contained HTML file",
                        description="Run the dashboard's SQL (dashboards/queries/*.sql, the same as the Databricks AI/BI dashboard "
@@ -222,6 +242,19 @@ def cmd_maintain(a) -> int:
     print(f"maintenance done in {time.time() - t0:.0f}s (VACUUM retention {a.vacuum_hours} h):\n" + "\n".join(f"  {m}" for m in res))
     return 0
 
+def cmd_score_customers(a) -> int:
+    from ecom_pipeline.clv import score_customers
+    from ecom_pipeline.pipeline import ensure_tables
+    from ecom_pipeline.spark import get_spark
+    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse, catalog=a.catalog)
+    spark = get_spark(cfg.warehouse, master=a.master)
+    t = cfg.tables
+    if not spark.catalog.tableExists(t.customer_lifetime_value):
+        raise FileNotFoundError(f"no table {t.customer_lifetime_value}: run the daily pipeline first (ecom-pipeline run or make demo)")
+    ensure_tables(spark, t) # a lakehouse of an older release gains the score columns
+    print(score_customers(spark, t, a.as_of, a.discount_rate, a.min_repeat_customers, a.model, log=_say))
+    return 0
+
 # %% ../nbs/61_cli.ipynb #97dc8e66
 DEMO_START, DEMO_DAYS, DEMO_ROWS = date(2018, 1, 1), 14, 1500
 
@@ -243,6 +276,9 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
         _say(f"3/3 day {i + 1}/{days}: {d}")
         s = run_daily(spark, cfg, d, log=lambda m: None)
         print(s, flush=True); out.append(s)
+    from ecom_pipeline.clv import score_customers
+    _say("    scoring customers: RFM quintiles and predicted 12-month lifetime value (BG/NBD + Gamma-Gamma)")
+    print(score_customers(spark, cfg.tables, log=_say), flush=True)
     wh = Path(cfg.warehouse).resolve()
     t = cfg.tables
     print(f"\nDone in {time.time() - t0:.0f}s: {sum(s.lines_read for s in out):,} lines, {sum(s.quarantined for s in out):,} quarantined, "
@@ -269,7 +305,7 @@ def cmd_demo(a) -> int:
 
 # %% ../nbs/61_cli.ipynb #ab1b18bf
 COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "backfill": cmd_backfill, "maintain": cmd_maintain,
-            "dashboard": cmd_dashboard, "demo": cmd_demo}
+            "score-customers": cmd_score_customers, "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 def main(argv: list[str]|None=None) -> int:
     "Entry point of the `ecom-pipeline` console script."

@@ -10,10 +10,10 @@ from .config import Tables
 from .spark import create_table, ddl, merge_into
 
 # %% auto #0
-__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS', 'PROMOTION_PERFORMANCE_COLUMNS',
-           'BASELINE_DAYS', 'money_sum', 'sales_metrics', 'customer_lifetime_value', 'daily_customer_sales',
-           'promotion_performance', 'create_gold', 'refresh_sales_metrics', 'refresh_daily_customer_sales',
-           'refresh_customer_lifetime_value', 'refresh_promotion_performance']
+__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS',
+           'PROMOTION_PERFORMANCE_COLUMNS', 'BASELINE_DAYS', 'money_sum', 'sales_metrics', 'customer_lifetime_value',
+           'daily_customer_sales', 'promotion_performance', 'create_gold', 'refresh_sales_metrics',
+           'refresh_daily_customer_sales', 'refresh_customer_lifetime_value', 'refresh_promotion_performance']
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
 SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
@@ -44,6 +44,10 @@ def sales_metrics(silver: DataFrame) -> DataFrame:
 CLV_COLUMNS = [("customer_id", "string"), ("first_order_date", "date"), ("last_order_date", "date"),
     ("lifetime_orders", "bigint"), ("lifetime_units", "bigint"), ("lifetime_net_revenue", "decimal(18,2)"),
     ("avg_order_value", "decimal(18,2)")]
+# written by the scoring stage (Predictive customer lifetime value), not by the daily refresh
+CLV_SCORE_COLUMNS = [("recency_score", "int"), ("frequency_score", "int"), ("monetary_score", "int"), ("rfm_cell", "string"),
+    ("predicted_purchases_12m", "double"), ("predicted_clv_12m", "decimal(18,2)"), ("clv_method", "string"),
+    ("clv_as_of_date", "date"), ("clv_scored_at", "timestamp")]
 
 def customer_lifetime_value(silver: DataFrame) -> DataFrame:
     "Lifetime value: one row per customer."
@@ -107,7 +111,7 @@ def promotion_performance(silver: DataFrame, # order lines covering the promotio
 # %% ../nbs/30_gold.ipynb #47fcf71b
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
-    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS),
+    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
                        (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS),
                        (tables.promotion_performance, PROMOTION_PERFORMANCE_COLUMNS)):
         create_table(spark, name, cols)
@@ -139,7 +143,7 @@ def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, custome
     "Recompute `customer_lifetime_value` for the customers in `customers` (a frame with `customer_id`) from all of silver."
     touched = customers.select("customer_id").distinct()
     clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, "customer_id", "left_semi"))
-    merge_into(spark, tables.customer_lifetime_value, clv, "t.customer_id = s.customer_id")
+    merge_into(spark, tables.customer_lifetime_value, clv, "t.customer_id = s.customer_id", columns=[c for c, _ in CLV_COLUMNS])
 
 def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False):
     "Recompute `promotion_performance` for the promotions whose window (4 weeks before it to its end) holds one of `dates`; all when `rebuild`."

@@ -18,7 +18,8 @@ from .sources import KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_
 from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, order_line_key, stage_orders
-from .gold import (SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value, refresh_daily_customer_sales,
+from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value,
+                                refresh_daily_customer_sales,
                                 refresh_promotion_performance, refresh_sales_metrics)
 from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
 from .dimensions import create_dimensions, refresh_customers, refresh_products, with_customer_keys
@@ -67,7 +68,8 @@ def ensure_tables(spark: SparkSession, tables: Tables):
         create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
     # a lakehouse made by an older release: the columns added since (separate stages; reference data)
     for name, cols in ((tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS), (tables.orders_cleaned, SILVER_COLUMNS),
-                       (tables.sales_metrics, SALES_METRICS_COLUMNS)):
+                       (tables.sales_metrics, SALES_METRICS_COLUMNS),
+                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS)):
         add_missing_columns(spark, name, cols)
 
 # %% ../nbs/60_pipeline.ipynb #141e8018

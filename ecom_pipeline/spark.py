@@ -260,15 +260,19 @@ def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str,
 # %% ../nbs/01_spark.ipynb #6ba02275
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
                update_when: str|None=None, # extra condition for updating a matched row; None: always
-               update: bool=True, insert: bool=True):
+               update: bool=True, insert: bool=True,
+               columns: list[str]|None=None, # update and insert only these columns (the others keep their value, or null); None: all
+              ):
     "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
     import uuid
     view = f"ecom_merge_src_{uuid.uuid4().hex[:12]}"
     source.createOrReplaceTempView(view)
+    sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns) if columns else "*"
+    values = f"({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})" if columns else "*"
     try:
         sql = f"MERGE INTO {target} AS t USING {view} AS s ON {on}"
-        if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET *"
-        if insert: sql += " WHEN NOT MATCHED THEN INSERT *"
+        if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET {sets}"
+        if insert: sql += f" WHEN NOT MATCHED THEN INSERT {values}"
         metrics = spark.sql(sql)
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:

@@ -3,11 +3,12 @@
 It shares no code with ecom_pipeline: it parses the CSV lines with the csv module, applies the quarantine rules,
 computes money with Decimal (ROUND_HALF_UP), keeps the latest copy of each order line and aggregates gold.
 """
-import csv, io, re
+import csv, io, math, re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, ROUND_HALF_UP
+from fractions import Fraction
 
 COLUMNS = ("Order_Date,Time,Aging,Customer_Id,Gender,Device_Type,Customer_Login_type,Product_Category,Product,"
            "Sales,Quantity,Discount,Profit,Shipping_Cost,Order_Priority,Payment_method").split(",")
@@ -211,3 +212,36 @@ def customer_versions(lines: list, landing_days: list) -> dict:
                 if vs: vs[-1] = vs[-1][:3] + (ts,)
                 vs.append(new + (ts, None)); state = new
     return dict(versions)
+
+def customer_summary(recs, as_of: date) -> dict:
+    "customer_id -> the BG/NBD and Gamma-Gamma inputs over purchase days up to `as_of`, lifetime and last-365-day net revenue."
+    by = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        if r["customer_id"] and r["order_date"] <= as_of: by[r["customer_id"]][r["order_date"]].append(r)
+    out = {}
+    for c, days in by.items():
+        ds = sorted(days)
+        net = {d: sum((r["net"] for r in days[d]), Decimal("0.00")) for d in ds}
+        total, f = sum(net.values(), Decimal("0.00")), len(ds) - 1
+        out[c] = dict(frequency=f, recency=(ds[-1] - ds[0]).days, T=(as_of - ds[0]).days,
+                      monetary_value=float((total - net[ds[0]]) / f) if f else 0.0,
+                      lifetime_orders=len({r["ts"] for d in ds for r in days[d]}), lifetime_net_revenue=total,
+                      historical_value_12m=sum((v for d, v in net.items() if d > as_of - timedelta(days=365)), Decimal("0.00")))
+    return out
+
+def rfm(summary: dict) -> dict:
+    "customer_id -> (recency, frequency, monetary) quintile: ceil(5 x rank / n), tied customers at their average rank (exact fractions)."
+    def quintiles(values: dict) -> dict:
+        items, out, i = sorted(values.items(), key=lambda kv: kv[1]), {}, 0
+        n = len(items)
+        while i < n:
+            j = i
+            while j + 1 < n and items[j + 1][1] == items[i][1]: j += 1
+            score = max(1, min(5, math.ceil(Fraction(5 * (i + 1 + j + 1), 2 * n))))
+            for k in range(i, j + 1): out[items[k][0]] = score
+            i = j + 1
+        return out
+    r = quintiles({c: -(s["T"] - s["recency"]) for c, s in summary.items()})
+    f = quintiles({c: s["lifetime_orders"] for c, s in summary.items()})
+    m = quintiles({c: s["lifetime_net_revenue"] for c, s in summary.items()})
+    return {c: (r[c], f[c], m[c]) for c in summary}

@@ -86,17 +86,26 @@ def test_daily_job_is_valid_and_scheduled_for_each_target(target):
     lts = re.match(r"(\d+\.\d+)\.x-scala2\.13$", c.spark_version).group(1)
     assert PYSPARK_OF_LTS[lts].split(".")[0] == _pinned("pyspark").split(".")[0] # the same Spark major version as local
     from ecom_pipeline.pipeline import STAGES
-    assert [t.task_key for t in job.tasks] == list(STAGES)
-    for prev, t in zip([None, *job.tasks], job.tasks):
+    *stages, score = job.tasks
+    assert [t.task_key for t in stages] == list(STAGES)
+    for prev, t in zip([None, *stages], stages):
         assert [d.task_key for d in t.depends_on] == ([prev.task_key] if prev else [])
         assert t.job_cluster_key == cluster.job_cluster_key
         assert t.notebook_task.notebook_path == "nbs/runs/daily_run" and t.notebook_task.source.value == "GIT"
         assert (ROOT/"nbs/runs/daily_run.ipynb").is_file()
         assert t.notebook_task.base_parameters == {"stage": t.task_key}
         assert [l.whl for l in t.libraries] == ["../dist/*.whl"] and not any(l.pypi for l in t.libraries)
-    ingest, *_, last = job.tasks
+    ingest, *_, last = stages
     assert ingest.max_retries >= 1 and ingest.timeout_seconds > 0 and ingest.retry_on_timeout
     assert last.run_if.value == "ALL_DONE"
+    # customer scoring: the wheel's command line, after gold, only when gold succeeded
+    assert score.task_key == "score_customers" and [d.task_key for d in score.depends_on] == ["build_gold"]
+    assert score.run_if is None or score.run_if.value == "ALL_SUCCESS"
+    args = score.python_wheel_task.parameters
+    from ecom_pipeline.cli import build_parser
+    a = build_parser().parse_args(args)
+    assert (a.command, a.catalog, score.python_wheel_task.package_name) == ("score-customers", b["variables"]["catalog"], "ecom_pipeline")
+    assert score.job_cluster_key == cluster.job_cluster_key and [l.whl for l in score.libraries] == ["../dist/*.whl"]
     params = {p.name: p.default for p in job.parameters}
     assert params["run_id"] == "{{job.run_id}}" and params["trigger_date"] == "{{job.trigger.time.iso_date}}"
     assert params["run_date"] == "" and params["catalog"] == b["variables"]["catalog"] and params["environment"] == target

@@ -2,7 +2,9 @@
 from datetime import date, timedelta
 from collections import Counter, defaultdict
 import oracle
+import pandas as pd
 from conftest import run_quiet
+from ecom_pipeline.clv import HISTORICAL_METHOD, MODEL_METHOD, predict_clv, score_customers
 from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.sample_data import Messiness, generate
 
@@ -89,6 +91,30 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
         valid = [v for v in vs if v[2] <= r.order_ts and (v[3] is None or r.order_ts < v[3])] or vs[:1]
         assert r.customer_key == valid[0][5], (r, vs)
     assert spark.table(t.orders_cleaned).join(spark.table(t.products), "product_key", "left_anti").count() == 0
+    # predictive lifetime value (make demo and the job's score_customers task run it after the daily run): the customer
+    # summary frame and the RFM quintiles against plain Python; the historical fallback to the cent; the model's
+    # predictions as predict_clv makes them from the plain-Python summary frame
+    as_of = max(r["order_date"] for r in recs.values())
+    exp_summary = oracle.customer_summary(recs.values(), as_of)
+    res = score_customers(spark, t, model="historical", log=lambda m: None)
+    assert (res.as_of, res.customers, res.method) == (as_of, len(exp_summary), HISTORICAL_METHOD)
+    scored = {r.customer_id: r for r in spark.table(t.customer_lifetime_value).collect()}
+    assert {c: (g.recency_score, g.frequency_score, g.monetary_score) for c, g in scored.items()} == oracle.rfm(exp_summary)
+    assert {c: g.predicted_clv_12m for c, g in scored.items()} == {c: s["historical_value_12m"] for c, s in exp_summary.items()}
+    repeat = sum(s["frequency"] > 0 and s["monetary_value"] > 0 for s in exp_summary.values())
+    assert repeat >= 30
+    res = score_customers(spark, t, min_repeat_customers=30, log=lambda m: None)
+    assert (res.method, res.repeat_customers) == (MODEL_METHOD, repeat), res
+    frame = pd.DataFrame([dict(customer_id=c, **s) for c, s in sorted(exp_summary.items())])
+    exp_pred = predict_clv(frame, min_repeat_customers=30).frame.set_index("customer_id")
+    scored = {r.customer_id: r for r in spark.table(t.customer_lifetime_value).collect()}
+    for c, g in scored.items():
+        e = exp_pred.loc[c]
+        assert g.clv_method == MODEL_METHOD and g.clv_as_of_date == as_of
+        assert abs(float(g.predicted_clv_12m) - e.predicted_clv_12m) <= 0.01 + 1e-4 * e.predicted_clv_12m, (c, g, e)
+        assert abs(g.predicted_purchases_12m - e.predicted_purchases_12m) <= 1e-4 * max(1, e.predicted_purchases_12m), (c, g, e)
+    # scoring wrote only its columns: lifetime value is still the oracle's
+    assert {c: {k: g[k] for k in next(iter(exp_clv.values()))} for c, g in scored.items()} == exp_clv
     # the printed figure: net revenue of the last run's dates
     last = summaries[-1]
     assert last.net_revenue == sum(exp[(d, "ALL")]["net_revenue"] for d in last.order_dates)
