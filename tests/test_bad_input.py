@@ -85,6 +85,7 @@ def test_every_line_of_the_bad_corpus_ends_where_expected(spark, clean_lakehouse
     runs = {r.run_date: r.status for r in spark.table(t.name("logs", "pipeline_runs")).collect()}
     assert runs == {DAY: "succeeded", NEXT_DAY: "failed"}
 
+@pytest.mark.slow # make slow-test: keeps make test under 15 minutes (21_reference tests the line-numbered errors)
 def test_a_bad_reference_file_stops_the_run_before_silver_and_names_its_lines(spark, clean_lakehouse, tmp_path):
     "A promotions file with bad rows fails the run with every bad line and rule; silver is untouched until it is fixed."
     from ecom_pipeline.reference import ReferenceDataError

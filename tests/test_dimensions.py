@@ -1,5 +1,6 @@
 """Dimensions through the pipeline: a Guest who becomes a Member mid-history gets two versions, every order line joins
 the version valid at its order time (a late line too), a rerun changes nothing, and a price list that lands reprices."""
+import pytest
 from datetime import date, datetime
 from decimal import Decimal
 from conftest import run_quiet
@@ -11,6 +12,7 @@ def as_(login: str, **kw) -> str:
     "A line of customer `cust` with this login type (the helper's lines are Web Members)."
     return line(**kw).replace(",Web,Member,", f",Web,{login},")
 
+@pytest.mark.slow # make slow-test (the e2e test checks every version and key against plain Python in make test)
 def test_guest_turns_member_two_versions_each_line_its_version_and_a_price_list(spark, clean_lakehouse, tmp_path):
     write(tmp_path, D1, "a.csv", [as_("Guest", date="3/1/2018", time="10:00:00", cust="501", prod="Cap", sales="10"),
                                   as_("Member", date="3/1/2018", time="11:00:00", cust="502", prod="Cap", sales="10")])

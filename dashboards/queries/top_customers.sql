@@ -1,5 +1,7 @@
--- The 20 customers with the highest lifetime net revenue.
-SELECT customer_id, lifetime_net_revenue, lifetime_orders, avg_order_value, first_order_date, last_order_date
+-- The 20 customers with the highest lifetime net revenue, with their RFM cell and predicted 12-month value
+-- (null until `ecom-pipeline score-customers` has run).
+SELECT customer_id, lifetime_net_revenue, lifetime_orders, avg_order_value, first_order_date, last_order_date,
+       rfm_cell, predicted_clv_12m
 FROM {catalog}.analytics.customer_lifetime_value
 ORDER BY lifetime_net_revenue DESC, customer_id
 LIMIT 20
