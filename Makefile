@@ -12,7 +12,7 @@ SOURCES := nbs ecom_pipeline README.md dashboards
 .PHONY: help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
-	@echo "make demo        generate sample data, run the daily pipeline for each day, leave Delta tables in lakehouse/"
+	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
 	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance; concurrent runs, SMTP and SES alerts, dimensions, a bad reference file (~38 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
