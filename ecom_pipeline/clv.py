@@ -174,6 +174,8 @@ def predict_clv(summary: pd.DataFrame, # the customer summary frame (pandas), as
             clv = np.asarray(customer_lifetime_value(bg, data.assign(future_spend=spend), future_t=months,
                                                      discount_rate=discount_rate, time_unit="D")).squeeze()
     except ClvFitError as e: return _historical(summary, str(e))
+    except Exception as e: # a prediction that breaks on this data must not fail the run either
+        return _historical(summary, f"the CLV prediction failed: {type(e).__name__}: {str(e)[:300]}")
     if not (np.isfinite(clv).all() and np.isfinite(purchases).all()):
         return _historical(summary, "the fitted models gave non-finite predictions")
     frame = pd.DataFrame({"customer_id": data["customer_id"], "predicted_purchases_12m": np.atleast_1d(purchases),

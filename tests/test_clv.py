@@ -38,12 +38,15 @@ def test_too_few_repeat_customers_fall_back_to_historical_value_with_the_reason(
     assert list(p.frame.predicted_clv_12m) == list(s.historical_value_12m)
     assert p.frame.predicted_purchases_12m.isna().all()
 
-def test_a_fit_that_does_not_converge_falls_back_and_never_raises(monkeypatch):
-    def no_convergence(summary): raise clv.ClvFitError("the optimizer did not converge to finite positive parameters: {'r': nan}")
-    monkeypatch.setattr(clv, "fit_purchase_model", no_convergence)
+@pytest.mark.parametrize("error, reason", [
+    (clv.ClvFitError("the optimizer did not converge to finite positive parameters: {'r': nan}"), "did not converge"),
+    (FloatingPointError("overflow in hyp2f1"), "the CLV prediction failed: FloatingPointError: overflow in hyp2f1")])
+def test_a_fit_that_does_not_converge_or_breaks_falls_back_and_never_raises(monkeypatch, error, reason):
+    def failing(summary): raise error
+    monkeypatch.setattr(clv, "fit_purchase_model", failing)
     s = _summary(40, 10)
     p = predict_clv(s, min_repeat_customers=5)
-    assert p.method == HISTORICAL_METHOD and "did not converge" in p.warning
+    assert p.method == HISTORICAL_METHOD and reason in p.warning
     assert list(p.frame.predicted_clv_12m) == list(s.historical_value_12m)
 
 def test_discounting_lowers_value_and_a_longer_horizon_raises_it():
