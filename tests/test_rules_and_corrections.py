@@ -119,6 +119,7 @@ def test_changed_file_under_same_key_supersedes_old_lines(spark, clean_lakehouse
     assert spark.table(cfg.tables.order_transactions).count() == 2          # bronze keeps both versions
     assert spark.table(cfg.tables.ingested_files).count() == 2
 
+@pytest.mark.slow # make slow-test: the bad corpus (test_bad_input.py) holds a gzip, a BOM, a header-only file and _SUCCESS too
 def test_gzip_bom_header_only_and_markers(spark, clean_lakehouse, tmp_path):
     import gzip
     d = date(2018, 1, 5)
