@@ -101,11 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Logged to logs.pipeline_runs. The same as the weekly Databricks job ecom_pipeline_maintenance.")
     m.add_argument("--vacuum-hours", type=int, default=168, metavar="N",
                    help="VACUUM retention in hours, at least 168 (7 days); a shorter one is refused (default 168)")
-    m.add_argument("--warehouse", metavar="DIR", default=None,
-                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
-    m.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)")
-    m.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
-    m.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
+    _table_args(m)
 
     s = sub.add_parser("score-customers", help="RFM scores and predicted 12-month lifetime value of every customer",
                        description="Compute the customer summary frame from silver (one row per customer), fit BG/NBD + "
@@ -121,11 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fewer repeat customers than this: historical value instead of the model (default 20)")
     s.add_argument("--model", choices=("bgnbd", "historical"), default="bgnbd",
                    help="bgnbd (default), or historical to skip the fit")
-    s.add_argument("--warehouse", metavar="DIR", default=None,
-                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
-    s.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)")
-    s.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
-    s.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
+    _table_args(s)
 
     b = sub.add_parser("dashboard", help="render the sales dashboard from local gold into one self-contained HTML file",
                        description="Run the dashboard's SQL (dashboards/queries/*.sql, the same as the Databricks AI/BI dashboard "
@@ -137,17 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--to", dest="date_to", type=_date_arg, default=None, metavar="D", help="last order/landing day shown (default: all)")
     b.add_argument("--category", action="append", default=None, metavar="NAME",
                    help="show only this product category in the category chart; repeat for several (default: all)")
-    b.add_argument("--warehouse", metavar="DIR", default=None,
-                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
-    b.add_argument("--catalog", metavar="NAME", default=None, help="catalog (default spark_catalog locally)")
-    b.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
-    b.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
+    _table_args(b, "catalog (default spark_catalog locally)")
 
     sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
                        description=f"Generate 14 days of sample exports into {DEFAULT_SOURCE_ROOT}/, run the pipeline for each day in one "
                                    f"Spark session into the warehouse {DEFAULT_WAREHOUSE}/, and show how to query the tables. "
                                    "Takes no arguments; run it again and already ingested files are skipped.")
     return p
+
+def _table_args(p, catalog_help: str="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)"):
+    "The options of the commands that only read and write tables: --warehouse, --catalog, --master, --verbose."
+    p.add_argument("--warehouse", metavar="DIR", default=None,
+                   help=f"local warehouse folder (default $ECOM_WAREHOUSE or {DEFAULT_WAREHOUSE})")
+    p.add_argument("--catalog", metavar="NAME", default=None, help=catalog_help)
+    p.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
+    p.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
 
 def _common(p):
     p.add_argument("--source", metavar="ROOT", default=None, help=f"landing root (default $ECOM_SOURCE_ROOT or {DEFAULT_SOURCE_ROOT})")
