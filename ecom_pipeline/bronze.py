@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import reduce
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import Tables
-from .sources import FileSchema, SourceDialect, KAGGLE_ECOMMERCE
+from .sources import FileSchema, bronze_name, bronze_source_columns
 from .spark import create_table
 
 # %% auto #0
@@ -60,7 +60,7 @@ def parse_lines(lines: DataFrame, # from `read_lines`, one file schema
     parsed = F.from_csv(F.col("raw_record"), schema, {"mode": "PERMISSIVE", "nullValue": "", "escape": '"'}) # RFC 4180: "" is a quote
     pos = {h: i for i, h in enumerate(fs.header)}
     field = lambda h: F.trim(F.col("_parsed")[f"_c{pos[h]}"])
-    cols = [(c, field(fs.column_for(c)) if fs.column_for(c) else F.lit(None).cast("string")) for c in fs.dialect.columns]
+    cols = [(bronze_name(c), field(fs.column_for(c)) if fs.column_for(c) else F.lit(None).cast("string")) for c in fs.dialect.columns]
     rescued = F.to_json(F.struct(*[field(h).alias(h) for h in fs.extra])) if fs.extra else F.lit(None).cast("string")
     ok = F.col("parse_error").isNull()
     # two projections: the parse and the error check run once per line (inside `when` branches, Spark would not share them)
@@ -71,9 +71,9 @@ def parse_lines(lines: DataFrame, # from `read_lines`, one file schema
                          *[F.when(ok, v).alias(c) for c, v in cols], F.when(ok, rescued).alias("_rescued_data"), "parse_error"))
 
 # %% ../nbs/10_bronze.ipynb #0a0f61bb
-def bronze_columns(dialect: SourceDialect=KAGGLE_ECOMMERCE) -> list[tuple[str, str]]:
-    "Bronze columns and types: the dialect's columns as strings, then lineage."
-    return ([(c, "string") for c in dialect.columns] +
+def bronze_columns() -> list[tuple[str, str]]:
+    "Bronze columns and types: every dialect's columns as strings (a file fills its own), then lineage."
+    return ([(c, "string") for c in bronze_source_columns()] +
             [("_rescued_data", "string"), ("parse_error", "string"), ("raw_record", "string"), ("source_system", "string"),
              ("source_file", "string"), ("source_etag", "string"), ("line_number", "int"), ("landing_date", "date"),
              ("landing_year", "int"), ("landing_month", "int"), ("ingested_at", "timestamp"), ("run_id", "string")])

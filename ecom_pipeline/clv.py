@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_clv.ipynb #bd448cdd
 from __future__ import annotations
-import logging, time, warnings
+import dataclasses, logging, time, warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 import numpy as np
@@ -16,8 +16,8 @@ from .spark import merge_into
 
 # %% auto #0
 __all__ = ['MODEL_METHOD', 'HISTORICAL_METHOD', 'customer_summary', 'quintile', 'rfm_scores', 'ClvFitError', 'fit_purchase_model',
-           'fit_spend_model', 'simulate_customers', 'holdout_report', 'ClvPrediction', 'predict_clv', 'ScoreSummary',
-           'score_customers']
+           'fit_spend_model', 'simulate_customers', 'holdout_report', 'ClvPrediction', 'repeat_customers',
+           'predict_clv', 'ScoreSummary', 'score_customers']
 
 # %% ../nbs/31_clv.ipynb #aa39ad3d
 MODEL_METHOD, HISTORICAL_METHOD = "bgnbd_gamma_gamma", "historical_12m"
@@ -26,19 +26,24 @@ MODEL_METHOD, HISTORICAL_METHOD = "bgnbd_gamma_gamma", "historical_12m"
 def customer_summary(silver: DataFrame, # order lines: customer_id, order_id, order_date, quantity, net_amount
                      as_of: date, # the day the summary is taken at; later lines are left out
                     ) -> DataFrame:
-    "One row per known customer: the BG/NBD and Gamma-Gamma inputs in days, lifetime orders and revenue, last-12-month revenue."
-    days = (silver.where(F.col("customer_id").isNotNull() & (F.col("order_date") <= F.lit(as_of)))
-            .groupBy("customer_id", "order_date")
-            .agg(F.sum("net_amount").alias("day_net"), F.countDistinct("order_id").alias("day_orders")))
-    g = days.groupBy("customer_id").agg(
-        F.min("order_date").alias("first_order_date"), F.max("order_date").alias("last_order_date"),
-        (F.count("*") - 1).alias("frequency"), F.sum("day_orders").alias("lifetime_orders"),
-        F.sum("day_net").alias("lifetime_net_revenue"), F.min_by("day_net", "order_date").alias("_first_day_net"),
+    "One row per known customer of a source: the BG/NBD and Gamma-Gamma inputs in days, lifetime orders and revenue, last-12-month revenue."
+    known = F.col("customer_id").isNotNull() & ~F.coalesce(F.col("is_non_product"), F.lit(False)) # product lines of known customers
+    days = (silver.where(known & (F.col("order_date") <= F.lit(as_of)))
+            .groupBy("source_system", "customer_id", "order_date")
+            .agg(F.sum("net_amount").alias("day_net"),
+                 F.countDistinct(F.when(~F.coalesce(F.col("is_return"), F.lit(False)), F.col("order_id"))).alias("day_orders"))
+            .withColumn("_buy", F.col("day_orders") > 0)) # a purchase day; a day of returns only is not one, its value still counts
+    buy = lambda c: F.when(F.col("_buy"), F.col(c))
+    g = days.groupBy("source_system", "customer_id").agg(
+        F.min(buy("order_date")).alias("first_order_date"), F.max(buy("order_date")).alias("last_order_date"),
+        (F.count(buy("order_date")) - 1).alias("frequency"), F.sum("day_orders").alias("lifetime_orders"),
+        F.sum("day_net").alias("lifetime_net_revenue"), F.sum(buy("day_net")).alias("_purchase_net"),
+        F.min_by("day_net", F.struct(~F.col("_buy"), F.col("order_date"))).alias("_first_day_net"),
         F.sum(F.when(F.col("order_date") > F.date_sub(F.lit(as_of), 365), F.col("day_net"))).alias("_last_365"))
-    return g.select(
-        "customer_id", "first_order_date", "last_order_date", F.col("frequency").cast("int").alias("frequency"),
+    return g.where(F.col("first_order_date").isNotNull()).select(
+        "source_system", "customer_id", "first_order_date", "last_order_date", F.col("frequency").cast("int").alias("frequency"),
         F.datediff("last_order_date", "first_order_date").alias("recency"), F.datediff(F.lit(as_of), "first_order_date").alias("T"),
-        F.when(F.col("frequency") > 0, (F.col("lifetime_net_revenue") - F.col("_first_day_net")) / F.col("frequency"))
+        F.when(F.col("frequency") > 0, (F.col("_purchase_net") - F.col("_first_day_net")) / F.col("frequency"))
          .otherwise(F.lit(0)).cast("double").alias("monetary_value"),
         "lifetime_orders", F.col("lifetime_net_revenue").cast("decimal(18,2)").alias("lifetime_net_revenue"),
         F.coalesce("_last_365", F.lit(0)).cast("decimal(18,2)").alias("historical_value_12m"))
@@ -145,11 +150,17 @@ class ClvPrediction:
     method: str
     warning: str|None = None
     params: dict = field(default_factory=dict)
+    repeat_customers: int = 0 # customers with a repeat purchase and a positive mean value: what the spend model can use
+
+def repeat_customers(summary: pd.DataFrame) -> int:
+    "Customers of the summary frame with a repeat purchase and a positive mean repeat value."
+    return int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum())
 
 def _historical(summary: pd.DataFrame, why: str) -> ClvPrediction:
     frame = pd.DataFrame({"customer_id": summary["customer_id"], "predicted_purchases_12m": np.nan,
                           "predicted_clv_12m": summary["historical_value_12m"].astype("float64")})
-    return ClvPrediction(frame, HISTORICAL_METHOD, f"{why}: predicted_clv_12m is the historical value of the last 12 months")
+    return ClvPrediction(frame, HISTORICAL_METHOD, f"{why}: predicted_clv_12m is the historical value of the last 12 months",
+                         repeat_customers=repeat_customers(summary))
 
 def predict_clv(summary: pd.DataFrame, # the customer summary frame (pandas), as `customer_summary` makes it
                 months: int=12, # the horizon
@@ -157,7 +168,7 @@ def predict_clv(summary: pd.DataFrame, # the customer summary frame (pandas), as
                 min_repeat_customers: int=20, # fewer repeat customers than this: historical value
                ) -> ClvPrediction:
     "BG/NBD + Gamma-Gamma lifetime value over `months`, discounted monthly; historical value (with the reason) when no fit can be trusted."
-    repeat = int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum())
+    repeat = repeat_customers(summary)
     if repeat < min_repeat_customers:
         return _historical(summary, f"only {repeat} repeat customers with a positive value, fewer than {min_repeat_customers}")
     try:
@@ -180,7 +191,7 @@ def predict_clv(summary: pd.DataFrame, # the customer summary frame (pandas), as
         return _historical(summary, "the fitted models gave non-finite predictions")
     frame = pd.DataFrame({"customer_id": data["customer_id"], "predicted_purchases_12m": np.atleast_1d(purchases),
                           "predicted_clv_12m": np.atleast_1d(clv)})
-    return ClvPrediction(frame, MODEL_METHOD, None, {**bg.map_params, **{f"gg_{k}": v for k, v in gg.map_params.items()}})
+    return ClvPrediction(frame, MODEL_METHOD, None, {**bg.map_params, **{f"gg_{k}": v for k, v in gg.map_params.items()}}, repeat)
 
 # %% ../nbs/31_clv.ipynb #bc264b34
 @dataclass
@@ -193,8 +204,12 @@ class ScoreSummary:
     warning: str|None
     params: dict
     seconds: float
+    by_source: dict = field(default_factory=dict) # source_system -> ScoreSummary, when more than one source was scored
     def __str__(self):
         if not self.customers: return "score_customers: no customers to score"
+        if self.by_source:
+            return (f"score_customers: {self.customers} customers of {len(self.by_source)} sources as of {self.as_of} in {self.seconds:.1f} s\n"
+                    + "\n".join(f"  {s}: " + str(p).removeprefix("score_customers: ") for s, p in self.by_source.items()))
         p = ", ".join(f"{k}={v:.3g}" for k, v in self.params.items())
         return (f"score_customers: {self.customers} customers as of {self.as_of} ({self.repeat_customers} repeat) with "
                 f"{self.method}{f' ({p})' if p else ''} in {self.seconds:.1f} s" + (f"\n  warning: {self.warning}" if self.warning else ""))
@@ -206,27 +221,36 @@ def score_customers(spark: SparkSession, tables: Tables,
                     model: str="bgnbd", # `bgnbd`, or `historical` to skip the fit
                     now: datetime|None=None, # clv_scored_at; default now (UTC)
                     log=print) -> ScoreSummary:
-    "RFM scores and predicted 12-month value of every customer, MERGEd into `customer_lifetime_value`."
+    "RFM scores and predicted 12-month value of every customer, MERGEd into `customer_lifetime_value`; each source fitted on its own."
     if model not in ("bgnbd", "historical"): raise ValueError(f"model {model!r} must be 'bgnbd' or 'historical'")
     if not 0 <= discount_rate < 1: raise ValueError(f"discount_rate {discount_rate!r} must be in [0, 1) (0.01 is 1% a month)")
     started, now = time.monotonic(), now or datetime.now(timezone.utc).replace(tzinfo=None)
     as_of = as_of or spark.table(tables.customer_lifetime_value).agg(F.max("last_order_date")).first()[0]
     if as_of is None: return ScoreSummary(None, 0, 0, None, None, {}, time.monotonic() - started)
-    summary = (customer_summary(spark.table(tables.orders_cleaned), as_of).toPandas() # one small row per customer
-               .sort_values("customer_id", ignore_index=True)) # the same input order, the same fit
-    if summary.empty: return ScoreSummary(as_of, 0, 0, None, None, {}, time.monotonic() - started)
-    pred = (predict_clv(summary, 12, discount_rate, min_repeat_customers) if model == "bgnbd"
-            else _historical(summary, "model=historical"))
-    if model == "historical": pred.warning = None
-    if pred.warning: log(f"    warning: score_customers: {pred.warning}")
-    out = rfm_scores(summary).merge(pred.frame, on="customer_id")
-    out = out.assign(clv_method=pred.method, clv_as_of_date=as_of, clv_scored_at=now)
+    summaries = customer_summary(spark.table(tables.orders_cleaned), as_of).toPandas() # one small row per customer
+    if summaries.empty: return ScoreSummary(as_of, 0, 0, None, None, {}, time.monotonic() - started)
+    outs, parts = [], {}
+    # customers of two shops are different people with money in different currencies: one fit per source
+    for source, summary in sorted(summaries.groupby("source_system"), key=lambda kv: kv[0]):
+        t0 = time.monotonic()
+        summary = summary.sort_values("customer_id", ignore_index=True) # the same input order, the same fit
+        pred = (predict_clv(summary, 12, discount_rate, min_repeat_customers) if model == "bgnbd"
+                else _historical(summary, "model=historical"))
+        if model == "historical": pred.warning = None
+        if pred.warning: log(f"    warning: score_customers ({source}): {pred.warning}")
+        outs.append(rfm_scores(summary).merge(pred.frame, on="customer_id").assign(source_system=source, clv_method=pred.method))
+        parts[source] = ScoreSummary(as_of, len(summary), pred.repeat_customers, pred.method, pred.warning, pred.params,
+                                     time.monotonic() - t0)
+    out = pd.concat(outs, ignore_index=True).assign(clv_as_of_date=as_of, clv_scored_at=now)
     out["predicted_purchases_12m"] = out["predicted_purchases_12m"].astype("float64")
     out["predicted_clv_12m"] = out["predicted_clv_12m"].astype("float64")
-    sdf = spark.createDataFrame(out[[c for c, _ in CLV_SCORE_COLUMNS] + ["customer_id"]])
-    sdf = sdf.select("customer_id", *[F.round(c, 2).cast(t).alias(c) if c == "predicted_clv_12m" else F.col(c).cast(t).alias(c)
-                                      for c, t in CLV_SCORE_COLUMNS])
-    merge_into(spark, tables.customer_lifetime_value, sdf, "t.customer_id = s.customer_id",
+    sdf = spark.createDataFrame(out[[c for c, _ in CLV_SCORE_COLUMNS] + ["source_system", "customer_id"]])
+    sdf = sdf.select("source_system", "customer_id", *[F.round(c, 2).cast(t).alias(c) if c == "predicted_clv_12m" else F.col(c).cast(t).alias(c)
+                                                       for c, t in CLV_SCORE_COLUMNS])
+    merge_into(spark, tables.customer_lifetime_value, sdf, "t.source_system = s.source_system AND t.customer_id = s.customer_id",
                columns=[c for c, _ in CLV_SCORE_COLUMNS], insert=False)
-    repeat = int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum())
-    return ScoreSummary(as_of, len(summary), repeat, pred.method, pred.warning, pred.params, time.monotonic() - started)
+    if len(parts) == 1: return dataclasses.replace(next(iter(parts.values())), seconds=time.monotonic() - started)
+    methods = {p.method for p in parts.values()}
+    return ScoreSummary(as_of, len(out), sum(p.repeat_customers for p in parts.values()), methods.pop() if len(methods) == 1 else "per source",
+                        None, {}, time.monotonic() - started, parts)
+

@@ -19,53 +19,65 @@ __all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS', 'DAILY_C
 SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
     ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"), ("discount_amount", "decimal(18,2)"),
     ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"), ("avg_order_value", "decimal(18,2)"),
-    ("net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint")]
+    ("net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint"),
+    ("returns_amount", "decimal(18,2)"), ("returns_amount_usd", "decimal(18,2)"), ("non_product_net_revenue_usd", "decimal(18,2)")]
+
+def _is_product() -> F.Column: return ~F.coalesce(F.col("is_non_product"), F.lit(False)) # postage, fees: not product revenue
+def _is_return() -> F.Column: return F.coalesce(F.col("is_return"), F.lit(False))
 
 def money_sum(c: str|F.Column) -> F.Column:
     "Sum of a decimal(18,2) column as decimal(18,2), 0.00 when there is nothing to sum; overflow raises (ANSI), it never wraps or nulls."
     return F.coalesce(F.sum(c), F.lit(0)).cast("decimal(18,2)")
 
 def sales_metrics(silver: DataFrame) -> DataFrame:
-    "Daily metrics: one row per order date and category, plus an `ALL` row per date."
+    "Daily metrics: one row per order date and category, plus an `ALL` row per date. Product lines only, returns netted."
+    prod, ret = _is_product(), _is_return()
+    p = lambda c: F.when(prod, F.col(c))
     g = (silver.rollup("order_date", "product_category")
          .agg(F.grouping("order_date").alias("_no_date"), F.grouping("product_category").alias("_all"),
-              F.countDistinct("order_id").alias("orders"), F.sum("quantity").alias("units"),
-              F.countDistinct("customer_id").alias("customers"), money_sum("gross_amount").alias("gross_revenue"),
-              money_sum("discount_amount").alias("discount_amount"), money_sum("net_amount").alias("net_revenue"),
-              money_sum("profit_amount").alias("profit_amount"), money_sum("net_amount_usd").alias("net_revenue_usd"),
-              money_sum(F.when(F.col("is_promo"), F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
-              F.countDistinct(F.when(F.col("is_promo"), F.col("order_id"))).alias("promo_orders"))
+              F.countDistinct(F.when(prod & ~ret, F.col("order_id"))).alias("orders"), F.coalesce(F.sum(p("quantity")), F.lit(0)).alias("units"),
+              F.countDistinct(p("customer_id")).alias("customers"), money_sum(p("gross_amount")).alias("gross_revenue"),
+              money_sum(p("discount_amount")).alias("discount_amount"), money_sum(p("net_amount")).alias("net_revenue"),
+              money_sum(p("profit_amount")).alias("profit_amount"), money_sum(p("net_amount_usd")).alias("net_revenue_usd"),
+              money_sum(F.when(prod & F.col("is_promo"), F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
+              F.countDistinct(F.when(prod & ~ret & F.col("is_promo"), F.col("order_id"))).alias("promo_orders"),
+              (-money_sum(F.when(prod & ret, F.col("net_amount")))).alias("returns_amount"),
+              (-money_sum(F.when(prod & ret, F.col("net_amount_usd")))).alias("returns_amount_usd"),
+              money_sum(F.when(~prod, F.col("net_amount_usd"))).alias("non_product_net_revenue_usd"))
          .where("_no_date = 0")
          .withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
-         .withColumn("avg_order_value", F.round(F.col("net_revenue") / F.col("orders"), 2).cast("decimal(18,2)")))
+         .withColumn("avg_order_value", F.when(F.col("orders") > 0, F.round(F.col("net_revenue") / F.col("orders"), 2)).cast("decimal(18,2)")))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in SALES_METRICS_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #935f025b
 CLV_COLUMNS = [("customer_id", "string"), ("first_order_date", "date"), ("last_order_date", "date"),
     ("lifetime_orders", "bigint"), ("lifetime_units", "bigint"), ("lifetime_net_revenue", "decimal(18,2)"),
-    ("avg_order_value", "decimal(18,2)")]
+    ("avg_order_value", "decimal(18,2)"), ("source_system", "string"), ("currency", "string")]
+# one row per customer of a source (customer ids of two shops are different people); money in the source's currency
 # written by the scoring stage (Predictive customer lifetime value), not by the daily refresh
 CLV_SCORE_COLUMNS = [("recency_score", "int"), ("frequency_score", "int"), ("monetary_score", "int"), ("rfm_cell", "string"),
     ("predicted_purchases_12m", "double"), ("predicted_clv_12m", "decimal(18,2)"), ("clv_method", "string"),
     ("clv_as_of_date", "date"), ("clv_scored_at", "timestamp")]
 
 def customer_lifetime_value(silver: DataFrame) -> DataFrame:
-    "Lifetime value: one row per customer."
-    g = (silver.groupBy("customer_id")
+    "Lifetime value: one row per known customer of a source (anonymous lines and non-product lines left out; returns netted)."
+    known = silver.where(F.col("customer_id").isNotNull() & _is_product())
+    g = (known.groupBy("source_system", "customer_id")
          .agg(F.min("order_date").alias("first_order_date"), F.max("order_date").alias("last_order_date"),
-              F.countDistinct("order_id").alias("lifetime_orders"), F.sum("quantity").alias("lifetime_units"),
-              money_sum("net_amount").alias("lifetime_net_revenue"))
-         .withColumn("avg_order_value", F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2)))
+              F.countDistinct(F.when(~_is_return(), F.col("order_id"))).alias("lifetime_orders"), F.sum("quantity").alias("lifetime_units"),
+              money_sum("net_amount").alias("lifetime_net_revenue"), F.max("currency").alias("currency"))
+         .withColumn("avg_order_value", F.when(F.col("lifetime_orders") > 0, F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2))))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in CLV_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #caa9e846
 DAILY_CUSTOMER_SALES_COLUMNS = [("order_date", "date"), ("customer_id", "string"), ("orders", "bigint"),
-    ("net_revenue", "decimal(18,2)")]
+    ("net_revenue", "decimal(18,2)"), ("source_system", "string")]
 
 def daily_customer_sales(silver: DataFrame) -> DataFrame:
-    "One row per order date and customer."
-    g = silver.groupBy("order_date", "customer_id").agg(F.countDistinct("order_id").alias("orders"),
-                                                        money_sum("net_amount").alias("net_revenue"))
+    "One row per order date and known customer of a source (product lines, returns netted)."
+    known = silver.where(F.col("customer_id").isNotNull() & _is_product())
+    g = known.groupBy("order_date", "source_system", "customer_id").agg(
+        F.countDistinct(F.when(~_is_return(), F.col("order_id"))).alias("orders"), money_sum("net_amount").alias("net_revenue"))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in DAILY_CUSTOMER_SALES_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #cd063a71
@@ -139,19 +151,29 @@ def refresh_daily_customer_sales(spark: SparkSession, tables: Tables, dates: lis
     if not dates: return
     _replace_dates(daily_customer_sales(_silver_of_dates(spark, tables, dates)), tables.daily_customer_sales, dates)
 
-def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, customers: DataFrame):
-    "Recompute `customer_lifetime_value` for the customers in `customers` (a frame with `customer_id`) from all of silver."
-    touched = customers.select("customer_id").distinct()
-    clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, "customer_id", "left_semi"))
-    merge_into(spark, tables.customer_lifetime_value, clv, "t.customer_id = s.customer_id", columns=[c for c, _ in CLV_COLUMNS])
+def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, customers: DataFrame,
+                                    drop_lost: bool=False, # also delete the rows of customers left with no line (theirs moved to another)
+                                   ):
+    "Recompute `customer_lifetime_value` for the customers in `customers` (`source_system, customer_id`) from all of silver."
+    keys = ["source_system", "customer_id"]
+    touched = customers.select(*keys).distinct()
+    clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, keys, "left_semi"))
+    merge_into(spark, tables.customer_lifetime_value, clv, "t.source_system = s.source_system AND t.customer_id = s.customer_id",
+               columns=[c for c, _ in CLV_COLUMNS])
+    if drop_lost:
+        gone = touched.join(clv, keys, "left_anti").collect() # a few customers of a re-sent export
+        if gone:
+            merge_into(spark, tables.customer_lifetime_value, spark.createDataFrame(gone, "source_system string, customer_id string"),
+                       "t.source_system = s.source_system AND t.customer_id = s.customer_id", update=False, insert=False, delete=True)
 
 def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False):
     "Recompute `promotion_performance` for the promotions whose window (4 weeks before it to its end) holds one of `dates`; all when `rebuild`."
     promos = spark.table(tables.promotions)
     if not rebuild:
         if not dates: return
-        promos = promos.where(" OR ".join(f"(DATE'{d.isoformat()}' BETWEEN date_sub(start_date, {BASELINE_DAYS}) AND end_date)"
-                                          for d in sorted(dates)))
+        # one lambda over the dates, not an OR per date: a backfill of a year stays a small expression
+        promos = promos.where(F.exists(F.array(*[F.lit(d) for d in sorted(dates)]),
+                                       lambda d: d.between(F.date_sub("start_date", BASELINE_DAYS), F.col("end_date"))))
     spans = promos.select("promo_id", "start_date", "end_date").collect() # the promotions: a small reference table
     writer = lambda df: df.write.format("delta").mode("overwrite")
     if not spans:

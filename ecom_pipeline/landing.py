@@ -131,9 +131,9 @@ def open_store(root: str, client=None):
 
 # %% ../nbs/03_landing.ipynb #3c5f315e
 def parse_order_date(value: str) -> date|None:
-    "A Kaggle order date, `M/D/YYYY` or ISO `YYYY-MM-DD`, or None."
+    "An order date of any shipped source (`M/D/YYYY`, ISO, UCI's `M/D/YYYY H:MM`, ISO with a time, the Indian `DD-MM-YYYY`), or None."
     v = (value or "").strip()
-    for fmt in ("%m/%d/%Y", "%Y-%m-%d"):
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d-%m-%Y"):
         try: return datetime.strptime(v, fmt).date()
         except ValueError: pass
     return None
@@ -162,7 +162,10 @@ def land(files: list[str], # historical export CSVs (plain or .gz)
         lines = raw.splitlines(keepends=True)
         if not lines: continue
         fs = detect_source(split_header(lines[0]), str(p))
-        idx = [c.lower() for c in fs.header].index(fs.column_for("Order_Date").lower())
+        col = fs.column_for(fs.dialect.column("order_date") or "")
+        if not col: raise ValueError(f"{p}: lines of {fs.dialect.source_system} carry no order date, so they cannot be split by day; "
+                                     "put the file as it is into a day folder, with (or after) its order headers file")
+        idx = [c.lower() for c in fs.header].index(col.lower())
         groups = defaultdict(list)
         for line in lines[1:]:
             if not line.strip(): continue

@@ -14,11 +14,12 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
 from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write
 from .landing import day_folder, open_store
-from .sources import KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_header
-from .bronze import append_bronze, create_bronze, parse_lines, read_lines, to_bronze
+from functools import reduce
+from .sources import DIALECTS, KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_header
+from .bronze import append_bronze, bronze_columns, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
-from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, label, merge_silver, month_predicate, order_line_key, stage_orders
-from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value,
+from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, is_blank, merge_silver, month_predicate, stage_orders
+from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, DAILY_CUSTOMER_SALES_COLUMNS, SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value,
                                 refresh_daily_customer_sales,
                                 refresh_promotion_performance, refresh_sales_metrics)
 from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
@@ -29,9 +30,10 @@ from .alerts import AlertConfig, compose_alert, send_alert
 # %% auto #0
 __all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
            'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
-           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'checked_day',
-           'build_silver', 'day_lines', 'day_customers', 'build_gold', 'record_run', 'up_to_date', 'record_quality',
-           'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
+           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'day_sources',
+           'checked_day', 'build_silver', 'previous_versions', 'day_lines', 'day_customers', 'build_gold', 'record_run',
+           'up_to_date', 'record_quality', 'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed',
+           'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
@@ -68,9 +70,13 @@ def ensure_tables(spark: SparkSession, tables: Tables):
         create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
     # a lakehouse made by an older release: the columns added since (separate stages; reference data)
     for name, cols in ((tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS), (tables.orders_cleaned, SILVER_COLUMNS),
+                       (tables.order_transactions, bronze_columns()),
                        (tables.sales_metrics, SALES_METRICS_COLUMNS),
-                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS)):
-        add_missing_columns(spark, name, cols)
+                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
+                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS)):
+        added = add_missing_columns(spark, name, cols)
+        if "source_system" in added and name != tables.order_transactions: # before more sources came, there was one
+            spark.sql(f"UPDATE {name} SET source_system = '{KAGGLE_ECOMMERCE.source_system}' WHERE source_system IS NULL")
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -85,6 +91,7 @@ class RunSummary:
     ignored: list = field(default_factory=list)
     unreadable_files: int = 0
     lines_read: int = 0
+    blank_lines: int = 0 # all-empty lines of new files of sources that skip them (`,,,,`): in bronze, not order lines
     bronze_rows: int = 0
     quarantined: int = 0
     quarantined_by_rule: dict = field(default_factory=dict)
@@ -110,6 +117,7 @@ class RunSummary:
     environment: str = "local" # local, dev or prod: where the run ran (a label)
     claimed: bool = False # this run holds its date in logs.run_claims
     reference_loaded: list = field(default_factory=list) # reference files whose new version this run loaded
+    previous_customers: list = field(default_factory=list) # (source, customer) of stored lines the run gave to another customer
 
     def __str__(self):
         rules = lambda d: ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v)
@@ -121,7 +129,8 @@ class RunSummary:
             f"  files        {self.files_found} found: {self.files_new} new, {self.files_skipped} already ingested"
             + (f", {self.unreadable_files} unreadable" if self.unreadable_files else "")
             + (f" (ignored: {', '.join(self.ignored)})" if self.ignored else ""),
-            f"  lines read   {self.lines_read:,} from new files; {self.bronze_rows:,} bronze lines for the day",
+            f"  lines read   {self.lines_read:,} from new files; {self.bronze_rows:,} bronze lines for the day"
+            + (f"; {self.blank_lines:,} blank line(s) skipped" if self.blank_lines else ""),
             f"  quarantined  {self.quarantined:,}" + (f" ({rules(self.quarantined_by_rule)})" if self.quarantined else "")
             + (f"  {self.quarantined / self.bronze_rows:.1%}" if self.bronze_rows else ""),
             f"  duplicates   {self.duplicates:,} superseded by a later copy of the same order line",
@@ -214,6 +223,7 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
         path = store.spark_path(f, staging)
         read[(f.uri, f.etag)] = max(spark.read.text(path).count() - 1, 0) # physical lines after the header
         parsed = parse_lines(read_lines(spark, [(path, f.uri, f.etag)]), fs)
+        if fs.dialect.skip_blank_lines: summary.blank_lines += parsed.where(is_blank(fs.dialect)).count()
         retry(lambda: append_bronze(to_bronze(parsed, fs.dialect.source_system, run_date, ingested_at, run_id), t, f.uri, f.etag),
               f"bronze append of {f.rel}")
         if fs.extra:
@@ -260,17 +270,29 @@ def usual_prices(spark: SparkSession, t: Tables, run_date: date, days: int=90) -
             .where(F.col("order_date").between(F.lit(start), F.lit(run_date - timedelta(days=1))))
             .groupBy("product_name").agg(F.percentile_approx("unit_price", 0.5).cast("decimal(18,2)").alias("usual_unit_price")))
 
+def day_sources(spark: SparkSession, t: Tables, run_date: date) -> list:
+    "The dialects of the sources with order lines among the day's ingested files (the ledger: a small table); Kaggle's when none."
+    have = {r.source_system for r in spark.table(t.ingested_files).where(F.col("landing_date") == F.lit(run_date))
+                                          .select("source_system").distinct().collect()}
+    return [d for d in DIALECTS if d.lines and d.source_system in have] or [KAGGLE_ECOMMERCE]
+
 def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date) -> DataFrame:
-    "The day's bronze lines (latest file versions), staged and checked against the rules (`_errors`, `_warnings`)."
+    "The day's bronze lines (latest file versions), each staged by its source's dialect and checked against that source's rules."
     t = cfg.tables
-    day = latest_file_versions(_bronze_day(spark, t, run_date).where(F.col("source_system") == "kaggle_ecommerce"))
-    staged = (stage_orders(day, cfg.source_tz).withColumn("_category", label(F.col("src.Product_Category")))
-              .withColumn("_product", label(F.col("src.Product"))).withColumn("_order_date", F.to_date("order_ts")))
-    staged = with_promotions(staged, spark.table(t.promotions), "_category", "_product", "_order_date")
-    if KAGGLE_ECOMMERCE.currency != "USD": staged = with_fx_rates(staged, spark.table(t.fx_rates), "_order_date")
-    staged = (staged.join(F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product")), "_product", "left")
-              .drop("_category", "_product", "_order_date"))
-    return check_rules(staged)
+    day = latest_file_versions(_bronze_day(spark, t, run_date))
+    prices = F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product"))
+    out = []
+    for d in day_sources(spark, t, run_date):
+        headers = spark.table(t.order_transactions).where(F.col("source_system") == d.header_source) if d.header_source else None
+        staged = (stage_orders(day.where(F.col("source_system") == d.source_system), cfg.source_tz, d, headers)
+                  .withColumn("_blank", is_blank(d))
+                  .withColumn("_category", F.col("product_category")).withColumn("_product", F.col("product_name"))
+                  .withColumn("_order_date", F.to_date("order_ts")))
+        staged = with_promotions(staged, spark.table(t.promotions), "_category", "_product", "_order_date")
+        if d.currency != "USD": staged = with_fx_rates(staged, spark.table(t.fx_rates), "_order_date")
+        staged = staged.join(prices, "_product", "left").drop("_category", "_product", "_order_date")
+        out.append(check_rules(staged, dialect=d))
+    return reduce(lambda a, b: a.unionByName(b), out)
 
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
                  summary: RunSummary, log=print) -> DataFrame:
@@ -278,11 +300,12 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
     t, retry = cfg.tables, _retry(cfg, log)
     checked = checked_day(spark, cfg, run_date)
     # one pass over the day for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
+    checked = checked.where(~F.col("_blank")) # all-empty lines of sources that skip them: counted at ingestion, not order lines
     ok = F.size("_errors") == 0
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))
     groups = (checked.groupBy(F.when(ok, F.to_date("order_ts")).alias("order_date"))
               .agg(F.count(F.lit(1)).alias("rows"), F.sum((~ok).cast("int")).alias("quarantined"), F.sum(ok.cast("int")).alias("valid"),
-                   F.count_distinct(F.when(ok, order_line_key(label(F.col("src.Product"))))).alias("order_lines"),
+                   F.count_distinct(F.when(ok, F.col("order_line_key"))).alias("order_lines"),
                    *[F.sum((F.get(F.col("_errors"), 0)["rule"] == r.name).cast("int")).alias(f"e_{r.name}") for r in ORDER_RULES if r.criticality == "error"],
                    *[has("_warnings", r.name).alias(f"w_{r.name}") for r in ORDER_RULES if r.criticality == "warn"]).collect())
     total = lambda k: sum(g[k] or 0 for g in groups)
@@ -314,6 +337,11 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
                               f"{valid_rows:,} valid lines")
     reprice = "products.csv" in summary.reference_loaded # a new price list: every product's list price again
     if per_date:
+        # a source whose line key does not hold the order time can re-send a line with another date or customer: the stored
+        # version is found wherever it is, so the MERGE moves it (not copies it) and gold refreshes where it was
+        prev = previous_versions(spark, t, lines, [d.source_system for d in day_sources(spark, t, run_date) if "order_ts" not in d.natural_key])
+        summary.order_dates = sorted(set(summary.order_dates) | {r.order_date for r in prev})
+        summary.previous_customers = sorted({(r.source_system, r.customer_id) for r in prev if r.customer_id is not None})
         months = sorted({(d.year, d.month) for d in summary.order_dates})
         # customers first: each line takes the key of the customer's version valid at its order time
         retry(lambda: refresh_customers(spark, t, lines, logged_at), "processed.customers")
@@ -326,6 +354,13 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
     elif reprice: retry(lambda: refresh_products(spark, t, None, logged_at, reprice=True), "processed.products")
     return lines
 
+def previous_versions(spark: SparkSession, t: Tables, lines: DataFrame, sources: list) -> list:
+    "Order date, source and customer of the stored versions of `lines` of these sources (all partitions; the key column only)."
+    if not sources: return []
+    return (spark.table(t.orders_cleaned).where(F.col("source_system").isin(sources))
+            .join(lines.select("order_line_key"), "order_line_key", "left_semi")
+            .select("order_date", "source_system", "customer_id").distinct().collect())
+
 def day_lines(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> DataFrame:
     "The silver lines whose current version landed on the run's day, in its order dates (partition-pruned)."
     months = sorted({(d.year, d.month) for d in summary.order_dates})
@@ -334,7 +369,7 @@ def day_lines(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> 
 
 def day_customers(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary) -> DataFrame:
     "Customers of the silver lines whose current version landed on the run's day, in its order dates (partition-pruned)."
-    return day_lines(spark, cfg, summary).select("customer_id").distinct()
+    return day_lines(spark, cfg, summary).select("source_system", "customer_id").distinct()
 
 def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, log=print):
     "Refresh gold for the run's order dates, and lifetime value for the customers of the day's lines."
@@ -344,9 +379,12 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, lo
         retry(lambda: refresh_promotion_performance(spark, t, [], rebuild=True), "gold promotion_performance")
     if not summary.order_dates: return
     lines = day_customers(spark, cfg, summary)
+    if summary.previous_customers: # customers whose lines moved to another customer: their value drops
+        lines = lines.unionByName(spark.createDataFrame([tuple(c) for c in summary.previous_customers], "source_system string, customer_id string"))
     retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
     retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
-    retry(lambda: refresh_customer_lifetime_value(spark, t, lines), "gold customer_lifetime_value")
+    retry(lambda: refresh_customer_lifetime_value(spark, t, lines, drop_lost=bool(summary.previous_customers)),
+          "gold customer_lifetime_value")
     retry(lambda: refresh_promotion_performance(spark, t, summary.order_dates, rebuild),
           "gold promotion_performance")
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)

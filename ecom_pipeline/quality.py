@@ -4,15 +4,17 @@
 
 # %% ../nbs/40_quality.ipynb #c31ff197
 from __future__ import annotations
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
 from .spark import create_table, merge_into
+from .sources import FIELDS, KAGGLE_ECOMMERCE, SourceDialect
 
 # %% auto #0
-__all__ = ['ORDER_RULES', 'REFERENCE_COLUMNS', 'ETL_ERRORS_COLUMNS', 'Rule', 'check_rules', 'split_valid', 'create_etl_errors',
-           'to_etl_errors', 'write_etl_errors']
+__all__ = ['ORDER_RULES', 'REFERENCE_COLUMNS', 'ETL_ERRORS_COLUMNS', 'Rule', 'rules_for', 'check_rules', 'split_valid',
+           'create_etl_errors', 'to_etl_errors', 'write_etl_errors']
 
 # %% ../nbs/40_quality.ipynb #7655e660
 @dataclass(frozen=True)
@@ -28,27 +30,30 @@ class Rule:
     def __post_init__(self):
         if self.criticality not in ("error", "warn"): raise ValueError(f"rule {self.name}: criticality must be 'error' or 'warn'")
 
-ORDER_RULES = (
+ORDER_RULES = ( # `{field}` in a message is the source's column for it (see `rules_for`)
     Rule("malformed_line", "error", "parse_error IS NOT NULL", "malformed line", "parse_error", on_malformed=True),
     Rule("encoding_invalid", "error", "NOT is_valid_utf8(raw_record)",
          "bytes that are not UTF-8 (a Latin-1 export?); raw_record keeps the original bytes"),
-    Rule("order_date_invalid", "error", "order_date IS NULL", "Order_Date missing or not a real date (M/D/YYYY or YYYY-MM-DD)", "src.Order_Date"),
-    Rule("order_time_invalid", "error", "order_time IS NULL", "Time missing or not a real time of day (H:MM:SS)", "src.Time"),
-    Rule("customer_id_missing", "error", "customer_id IS NULL", "Customer_Id missing", "src.Customer_Id"),
-    Rule("quantity_invalid", "error", "quantity IS NULL OR quantity <= 0", "Quantity missing, not an integer, or <= 0", "src.Quantity"),
+    Rule("order_header_missing", "error", "coalesce(NOT order_header_found, false)",
+         "no header line for this order ({order_id}) in the order headers file landed so far", "src.order_id"),
+    Rule("order_date_invalid", "error", "order_date IS NULL", "{order_date} missing or not a real date ({date_formats})", "src.order_date"),
+    Rule("order_time_invalid", "error", "order_time IS NULL", "{order_time} missing or not a real time of day (H:MM:SS)", "src.order_time"),
+    Rule("customer_id_missing", "error", "customer_id IS NULL", "{customer_id} missing", "src.customer_id"),
+    Rule("quantity_invalid", "error", "quantity IS NULL OR quantity = 0 OR (quantity < 0) <> coalesce(is_return, false)",
+         "{quantity} missing, not an integer, 0, or < 0 on a line that is not a return", "src.quantity"),
     Rule("unit_price_invalid", "error", "unit_price IS NULL OR unit_price < 0",
-         "Sales missing, not a number, too large for decimal(18,2), or < 0", "src.Sales"),
+         "{unit_price} missing, not a number, too large for decimal(18,2), or < 0", "coalesce(src.unit_price, src.line_amount)"),
     Rule("discount_out_of_range", "error", "discount_rate IS NULL OR discount_rate < 0 OR discount_rate > 1",
-         "Discount not a number in [0, 1]", "src.Discount"),
+         "{discount} not a number in [0, 1]", "src.discount"),
     Rule("line_amount_too_large", "error", "try_cast(unit_price * quantity AS decimal(18,2)) IS NULL AND unit_price IS NOT NULL "
-         "AND quantity IS NOT NULL", "Sales × Quantity does not fit decimal(18,2)", "concat(src.Sales, ' × ', src.Quantity)"),
-    Rule("aging_missing", "warn", "aging_days IS NULL", "Aging missing or not a whole number of days", "src.Aging"),
+         "AND quantity IS NOT NULL", "{unit_price} × {quantity} does not fit decimal(18,2)", "concat(src.unit_price, ' × ', src.quantity)"),
+    Rule("aging_missing", "warn", "aging_days IS NULL", "{aging} missing or not a whole number of days", "src.aging"),
     Rule("payment_method_unknown", "warn",
          "payment_method IS NULL OR payment_method NOT IN ('credit_card', 'debit_card', 'money_order', 'e_wallet')",
-         "Payment_method unknown", "src.Payment_method"),
+         "{payment_method} unknown", "src.payment_method"),
     Rule("order_ts_in_future", "warn", "coalesce(order_ts > current_timestamp(), false)", "order timestamp in the future", "order_ts"),
     Rule("price_outside_usual_range", "warn", "coalesce(unit_price > usual_unit_price * 2 OR unit_price * 2 < usual_unit_price, false)",
-         "Sales outside half to double the product's median price of the last 90 days",
+         "{unit_price} outside half to double the product's median price of the last 90 days",
          "concat(unit_price, ' vs usual ', usual_unit_price)"),
     Rule("fx_rate_missing", "error", "coalesce(currency, 'USD') <> 'USD' AND fx_rate_to_usd IS NULL",
          "no exchange rate to USD on or before the order date in reference/fx_rates.csv", "concat(currency, ' on ', order_date)"),
@@ -58,7 +63,16 @@ ORDER_RULES = (
 
 REFERENCE_COLUMNS = [ # joined in by the pipeline; null when there is no history or no reference row
     ("usual_unit_price", "decimal(18,2)"), ("fx_rate_to_usd", "decimal(18,10)"), ("fx_rate_date", "date"), ("promo_id", "string"),
-    ("currency", "string")] # staging sets `currency`; a frame without it is read as USD
+    ("currency", "string"), # staging sets `currency`; a frame without it is read as USD
+    ("is_return", "boolean"), ("order_header_found", "boolean")] # staging sets them for the sources that have them
+
+def rules_for(dialect: SourceDialect=KAGGLE_ECOMMERCE, rules=ORDER_RULES) -> tuple:
+    "The rules that apply to a source, their messages naming its columns (`{unit_price}` -> `Sales` for the Kaggle export)."
+    names = {f: dialect.column(f) or f for f in FIELDS}
+    if not dialect.column("unit_price") and dialect.column("line_amount"):
+        names["unit_price"] = f"{dialect.column('line_amount')} / {names['quantity']}"
+    names["date_formats"] = " or ".join(f.upper() for f in dialect.date_formats)
+    return tuple(dataclasses.replace(r, message=r.message.format(**names)) for r in rules if r.name not in dialect.skip_rules)
 
 # %% ../nbs/40_quality.ipynb #efdb962f
 def _hits(rules, criticality):
@@ -71,8 +85,9 @@ def _hits(rules, criticality):
         out.append(F.when(F.coalesce(failed, F.lit(True)), F.struct(F.lit(r.name).alias("rule"), reason.alias("reason"))))
     return F.filter(F.array(*out), lambda x: x.isNotNull()) if out else F.array()
 
-def check_rules(staged: DataFrame, rules=ORDER_RULES) -> DataFrame:
-    "Add `_errors` and `_warnings`: arrays of (rule, reason) of the error and warn rules each row breaks."
+def check_rules(staged: DataFrame, rules=ORDER_RULES, dialect: SourceDialect=KAGGLE_ECOMMERCE) -> DataFrame:
+    "Add `_errors` and `_warnings`: arrays of (rule, reason) of the error and warn rules of the source that each row breaks."
+    rules = rules_for(dialect, rules)
     for c, t in REFERENCE_COLUMNS:
         if c not in staged.columns: staged = staged.withColumn(c, F.lit(None).cast(t))
     return staged.withColumn("_errors", _hits(rules, "error")).withColumn("_warnings", _hits(rules, "warn"))

@@ -4,16 +4,17 @@
 
 # %% ../nbs/04_sample_data.ipynb #223bfb69
 from __future__ import annotations
-import random, time
+import csv, io, random, time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from .config import parse_run_date
 from .landing import day_folder, open_store
-from .sources import KAGGLE_ECOMMERCE
+from .sources import INDIAN_ECOMMERCE, INDIAN_ECOMMERCE_ORDERS, KAGGLE_ECOMMERCE, UCI_ONLINE_RETAIL
 
 # %% auto #0
-__all__ = ['PRODUCTS', 'CATEGORY_WEIGHTS', 'WEEKDAY_FACTOR', 'PRIORITIES', 'PAYMENTS', 'MALFORMED_KINDS', 'CLEAN', 'Messiness',
-           'reference_files', 'GenerateSummary', 'generate']
+__all__ = ['PRODUCTS', 'CATEGORY_WEIGHTS', 'WEEKDAY_FACTOR', 'PRIORITIES', 'PAYMENTS', 'MALFORMED_KINDS', 'CLEAN', 'UCI_STOCK',
+           'UCI_FEES', 'UCI_COUNTRIES', 'INDIAN_CATEGORIES', 'INDIAN_PLACES', 'Messiness', 'reference_files',
+           'GenerateSummary', 'generate', 'uci_online_retail_csv', 'indian_ecommerce_csvs']
 
 # %% ../nbs/04_sample_data.ipynb #1c0e63cb
 PRODUCTS = {
@@ -176,3 +177,60 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
         store.put("reference/promotions.csv", promos.encode()); store.put("reference/fx_rates.csv", rates.encode())
     s.seconds = time.time() - t0
     return s
+
+# %% ../nbs/04_sample_data.ipynb #b0256979
+UCI_STOCK = (("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "2.55"), ("71053", "WHITE METAL LANTERN", "3.39"),
+             ("84406B", "CREAM CUPID HEARTS COAT HANGER", "2.75"), ("22423", "REGENCY CAKESTAND 3 TIER", "12.75"),
+             ("47566", "PARTY BUNTING", "4.95"), ("20725", "LUNCH BAG RED RETROSPOT", "1.65"), ("21212", "PACK OF 72 RETROSPOT CAKE CASES", "0.55"),
+             ("22086", "PAPER CHAIN KIT 50'S CHRISTMAS ", "2.95"), ("23256", "CHILDRENS CUTLERY SPACEBOY ", "4.15"),
+             ("21407", "BROWN CHECK CAT DOORSTOP ", "4.25"))
+UCI_FEES = (("POST", "POSTAGE", "18.00"), ("M", "Manual", "2.10"), ("DOT", "DOTCOM POSTAGE", "11.17"), ("BANK CHARGES", "Bank Charges", "15.00"),
+            ("CRUK", "CRUK Commission", "1.60"), ("AMAZONFEE", "AMAZON FEE", "6.74"), ("D", "Discount", "5.00"))
+UCI_COUNTRIES = (("United Kingdom", 90), ("Germany", 3), ("France", 3), ("EIRE", 2), ("Spain", 1), ("Netherlands", 1))
+
+def uci_online_retail_csv(day: date, seed: int=1, invoices: int=40,
+                          original_dates: bool=False, # `12/1/2010 8:26` as in the UCI file; else ISO as in the Kaggle re-export
+                         ) -> str:
+    "A day's export in the UCI Online Retail shape: invoices, returns (`C…`), fees, anonymous orders, a duplicate line."
+    stamp = lambda h, m: f"{day.month}/{day.day}/{day.year} {h}:{m:02d}" if original_dates else f"{day.isoformat()} {h:02d}:{m:02d}:00"
+    rng = random.Random(seed * 1_000_003 + day.toordinal())
+    rows, base = [], 500000 + day.toordinal() % 1000 * 100
+    for i in range(invoices):
+        inv, h, m = str(base + i), 8 + i * 10 // invoices, rng.randrange(60)
+        cust = "" if rng.random() < 0.25 else f"{12346 + rng.randrange(60)}.0"
+        country = _weighted(rng, UCI_COUNTRIES)
+        lines = [(c, d, str(rng.choice((1, 2, 3, 4, 6, 12, 24))), p) for c, d, p in rng.sample(UCI_STOCK, rng.randint(1, 4))]
+        if rng.random() < 0.2: c, d, p = rng.choice(UCI_FEES); lines.append((c, d, "1", p))
+        if cust and rng.random() < 0.15: # a cancellation of part of the invoice, later the same day
+            c, d, q, p = lines[0]
+            rows.append((f"C{inv}", c, d, str(-int(q)), stamp(h + 1, m), p, cust, country))
+        rows += [(inv, c, d, q, stamp(h, m), p, cust, country) for c, d, q, p in lines]
+    rows += [rows[k] for k in rng.sample(range(len(rows)), max(1, len(rows) // 100))] # exact duplicates, as in the real data
+    rng.shuffle(rows)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(UCI_ONLINE_RETAIL.columns); w.writerows(rows)
+    return out.getvalue()
+
+INDIAN_CATEGORIES = {"Clothing": ("Stole", "Saree", "Hankerchief", "Shirt", "T-shirt", "Trousers"),
+                     "Electronics": ("Phones", "Printers", "Electronic Games", "Accessories"),
+                     "Furniture": ("Chairs", "Bookcases", "Tables", "Furnishings")}
+INDIAN_PLACES = (("Maharashtra", "Mumbai"), ("Madhya Pradesh", "Indore"), ("Gujarat", "Ahmedabad"), ("Delhi", "Delhi"), ("Kerala", "Thiruvananthapuram"))
+
+def indian_ecommerce_csvs(day: date, seed: int=1, orders: int=20, payment_mode: bool=False, blank_rows: int=3) -> tuple[str, str]:
+    "(`List of Orders`, `Order Details`) of the orders placed on `day`, in the Indian export's shape (dates DD-MM-YYYY, CRLF)."
+    rng = random.Random(seed * 7_000_003 + day.toordinal())
+    heads, details = [list(INDIAN_ECOMMERCE_ORDERS.columns)], [list(INDIAN_ECOMMERCE.columns[:7 if payment_mode else 6])]
+    for i in range(orders):
+        oid = f"B-{day.toordinal() % 10000:04d}{i:03d}"
+        state, city = rng.choice(INDIAN_PLACES)
+        heads.append([oid, day.strftime("%d-%m-%Y"), rng.choice(("Bharat", "Pearl", "Jahan", "Divsha", "Kasheen", "Hazel", "Sonakshi")) + str(rng.randrange(30)), state, city])
+        for _ in range(rng.randint(1, 4)):
+            cat = rng.choice(sorted(INDIAN_CATEGORIES))
+            qty, amount = rng.randint(1, 9), rng.randint(10, 5000)
+            row = [oid, f"{amount}.00" if rng.random() < 0.5 else str(amount), str(rng.randint(-amount // 2, amount // 2)), str(qty), cat,
+                   rng.choice(INDIAN_CATEGORIES[cat])]
+            details.append(row + ([rng.choice(("COD", "UPI", "EMI", "Credit Card", "Debit Card"))] if payment_mode else []))
+    heads += [[""] * 5] * blank_rows
+    text = lambda rows: "".join(",".join(r) + "\r\n" for r in rows)
+    return text(heads), text(details)

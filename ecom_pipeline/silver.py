@@ -7,12 +7,13 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from .config import Tables
 from .spark import create_table, merge_into
-from .sources import SourceDialect, KAGGLE_ECOMMERCE
+import dataclasses
+from .sources import FIELDS, SourceDialect, KAGGLE_ECOMMERCE, bronze_name, bronze_source_columns, dialect_of
 
 # %% auto #0
 __all__ = ['SILVER_COLUMNS', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate', 'clean_id',
-           'stage_orders', 'standardize', 'label', 'hash_key', 'product_key', 'order_line_key', 'clean_orders',
-           'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
+           'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
+           'clean_orders', 'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -41,28 +42,82 @@ def clean_id(c: Column) -> Column:
     return F.when(v != "", v)
 
 # %% ../nbs/20_silver.ipynb #90b85003
+def _field(bronze_columns: list, dialect: SourceDialect, f: str) -> Column:
+    "The raw string of field `f` (the dialect's column for it), or a null string where the dialect does not map it."
+    c = dialect.column(f)
+    return F.col(bronze_name(c)) if c and bronze_name(c) in bronze_columns else F.lit(None).cast("string")
+
+def order_headers(header_bronze: DataFrame, # bronze rows of a header source (e.g. `indian_ecommerce_orders`), every landing day
+                  dialect: SourceDialect, # that source's dialect
+                 ) -> DataFrame:
+    "One row per order id: `_h_order_id` and struct `_h` (raw order date and customer) of the order's latest header line."
+    w = Window.partitionBy("_h_order_id").orderBy(F.desc("landing_date"), F.desc("ingested_at"), F.desc("source_file"), F.desc("line_number"))
+    cols = header_bronze.columns
+    return (header_bronze.where(F.col("parse_error").isNull())
+            .select(F.trim(_field(cols, dialect, "order_id")).alias("_h_order_id"),
+                    F.struct(*[_field(cols, dialect, f).alias(f) for f in ("order_date", "order_time", "customer_id")]).alias("_h"),
+                    "landing_date", "ingested_at", "source_file", "line_number")
+            .where(F.col("_h_order_id") != "")
+            .withColumn("_rn", F.row_number().over(w)).where("_rn = 1").select("_h_order_id", "_h"))
+
+def is_blank(dialect: SourceDialect) -> Column:
+    "True for an all-empty line of a dialect that skips them (`,,,,`): well-formed, every field null."
+    if not dialect.skip_blank_lines: return F.lit(False)
+    return F.col("parse_error").isNull() & F.col("raw_record").rlike(r"^[\s,]*$")
+
 def stage_orders(bronze: DataFrame, # bronze rows of one dialect
-                 source_tz: str="UTC", # time zone of Order_Date + Time in the files
+                 source_tz: str="UTC", # time zone of the files' order date + time (a source with dates only keeps its dates)
                  dialect: SourceDialect=KAGGLE_ECOMMERCE,
+                 headers: DataFrame|None=None, # bronze rows of `dialect.header_source`, for a source whose lines join a header file
                 ) -> DataFrame:
-    "Bronze lineage, the raw strings in struct `src`, and typed columns (null where a value does not parse)."
+    "Bronze lineage, the raw strings of the mapped fields in struct `src`, and typed columns (null where a value does not parse)."
     src = lambda c: F.col(f"src.{c}")
-    lineage = [c for c in bronze.columns if c not in dialect.columns]
-    od, ot = F.col("order_date"), F.col("order_time")
-    local_ts = F.make_timestamp(F.year(od), F.month(od), F.dayofmonth(od), F.hour(ot), F.minute(ot), F.second(ot)) # null if either is
-    return (bronze.select(*lineage, F.struct(*dialect.columns).alias("src"))
-        .withColumn("order_date", parse_date(src("Order_Date"), dialect.date_formats))
-        .withColumn("order_time", parse_time(src("Time")))
-        .withColumn("order_ts", local_ts if source_tz == "UTC" else F.to_utc_timestamp(local_ts, source_tz))
-        .withColumn("customer_id", clean_id(src("Customer_Id")))
-        .withColumn("quantity", parse_whole_number(src("Quantity")))
-        .withColumn("unit_price", parse_money(src("Sales")))
-        .withColumn("discount_rate", F.when(src("Discount").isNull(), F.lit(0).cast("decimal(9,6)")).otherwise(parse_rate(src("Discount"))))
-        .withColumn("profit_amount", parse_money(src("Profit")))
-        .withColumn("shipping_amount", parse_money(src("Shipping_Cost")))
-        .withColumn("aging_days", parse_whole_number(src("Aging")))
-        .withColumn("payment_method", standardize(src("Payment_method")))
-        .withColumn("currency", F.lit(dialect.currency)))
+    own = set(bronze_source_columns())
+    lineage = [c for c in bronze.columns if c not in own]
+    df = bronze.select(*lineage, F.struct(*[_field(bronze.columns, dialect, f).alias(f) for f in FIELDS]).alias("src"))
+    if dialect.header_source: # the order's date and customer come from its header line, joined on the order id
+        hd = dialect_of(dialect.header_source)
+        h = order_headers(headers if headers is not None else bronze.limit(0), hd)
+        df = (df.join(h, F.trim(src("order_id")) == F.col("_h_order_id"), "left")
+              .withColumn("order_header_found", F.col("_h_order_id").isNotNull())
+              .withColumn("src", F.col("src").withField("order_date", F.col("_h.order_date"))
+                                              .withField("customer_id", F.col("_h.customer_id")))
+              .drop("_h_order_id", "_h"))
+        dialect = dataclasses.replace(dialect, date_formats=hd.date_formats)
+    if dialect.column("order_time"): # date and time in two columns
+        od, ot = F.col("order_date"), F.col("order_time")
+        df = df.withColumn("order_date", parse_date(src("order_date"), dialect.date_formats)).withColumn("order_time", parse_time(src("order_time")))
+        local_ts = F.make_timestamp(F.year(od), F.month(od), F.dayofmonth(od), F.hour(ot), F.minute(ot), F.second(ot)) # null if either is
+        timed = True
+    else: # one column: a timestamp, or a date alone
+        df = df.withColumn("order_time", F.coalesce(*[F.try_to_timestamp(src("order_date"), F.lit(f)) for f in dialect.date_formats]))
+        df = df.withColumn("order_date", F.to_date("order_time"))
+        local_ts, timed = F.col("order_time"), any("H" in f for f in dialect.date_formats)
+    unit_price = (parse_money(src("unit_price")) if dialect.column("unit_price") else # a line total: the unit price it implies
+                  F.when(F.col("quantity") != 0, F.round(F.col("line_amount") / F.col("quantity"), 2)).cast("decimal(18,2)"))
+    code = F.trim(src("product_code"))
+    df = (df
+        .withColumn("order_ts", local_ts if source_tz == "UTC" or not timed else F.to_utc_timestamp(local_ts, source_tz))
+        .withColumn("customer_id", clean_id(src("customer_id")))
+        .withColumn("quantity", parse_whole_number(src("quantity")))
+        .withColumn("line_amount", parse_money(src("line_amount")))
+        .withColumn("unit_price", unit_price)
+        .withColumn("discount_rate", F.when(src("discount").isNull(), F.lit(0).cast("decimal(9,6)")).otherwise(parse_rate(src("discount"))))
+        .withColumn("profit_amount", parse_money(src("profit")))
+        .withColumn("shipping_amount", parse_money(src("shipping_cost")))
+        .withColumn("aging_days", parse_whole_number(src("aging")))
+        .withColumn("payment_method", standardize(src("payment_method")))
+        .withColumn("currency", F.lit(dialect.currency))
+        .withColumn("product_category", label(src("product_category")))
+        .withColumn("product_name", label(src("product_name")))
+        .withColumn("product_code", F.when(code != "", code))
+        .withColumn("is_return", F.coalesce(F.expr(dialect.returns), F.lit(False)) if dialect.returns else F.lit(False))
+        .withColumn("is_non_product", F.coalesce(F.upper(F.col("product_code")).isin(list(dialect.non_product_codes)), F.lit(False))
+                    if dialect.non_product_codes else F.lit(False))
+        .withColumn("order_id", F.trim(src("order_id")) if dialect.column("order_id") else
+                    hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts"))))
+    return df.withColumn("order_line_key", hash_key(F.col("source_system"), *[F.col(c) for c in dialect.natural_key]))
+
 
 # %% ../nbs/20_silver.ipynb #452a1cd3
 def standardize(c: Column) -> Column:
@@ -90,33 +145,27 @@ SILVER_COLUMNS = [
     ("payment_method", "string"), ("aging_days", "int"), ("source_file", "string"), ("source_etag", "string"),
     ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string"),
     ("currency", "string"), ("gross_amount_usd", "decimal(18,2)"), ("net_amount_usd", "decimal(18,2)"), ("is_promo", "boolean"),
-    ("promo_id", "string"), ("product_key", "string"), ("customer_key", "string")]
-# the last seven came with reference data and dimensions: a lakehouse from before gets them by ALTER TABLE
+    ("promo_id", "string"), ("product_key", "string"), ("customer_key", "string"),
+    ("product_code", "string"), ("country", "string"), ("is_return", "boolean"), ("is_non_product", "boolean")]
+# the last eleven came with reference data, dimensions and more sources: a lakehouse from before gets them by ALTER TABLE
 
 def product_key(source_system: Column, product_name: Column) -> Column:
     "The key of a product in `processed.products`: its source system and name."
     return hash_key(source_system, product_name)
 
-def order_line_key(product: Column) -> Column:
-    "The key of an order line over staged columns: source system, customer, order timestamp (UTC) and product."
-    return hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts"), product)
-
 def clean_orders(valid: DataFrame) -> DataFrame:
     "Valid staged rows as silver rows: one row per order line (before deduplication)."
-    gross = F.round(F.col("unit_price") * F.col("quantity"), 2).cast("decimal(18,2)")
+    gross = F.coalesce(F.col("line_amount"), F.round(F.col("unit_price") * F.col("quantity"), 2)).cast("decimal(18,2)")
     disc = F.round(F.col("gross_amount") * F.col("discount_rate"), 2).cast("decimal(18,2)")
     df = (valid
         .withColumn("order_date", F.to_date("order_ts"))
         .withColumn("order_year", F.year("order_ts")).withColumn("order_month", F.month("order_ts"))
-        .withColumn("product_category", label(F.col("src.Product_Category")))
-        .withColumn("product_name", label(F.col("src.Product")))
         .withColumn("gross_amount", gross)
         .withColumn("discount_amount", disc)
         .withColumn("net_amount", (F.col("gross_amount") - F.col("discount_amount")).cast("decimal(18,2)"))
-        .withColumn("gender", standardize(F.col("src.Gender"))).withColumn("device_type", standardize(F.col("src.Device_Type")))
-        .withColumn("login_type", standardize(F.col("src.Customer_Login_type"))).withColumn("order_priority", standardize(F.col("src.Order_Priority")))
-        .withColumn("order_id", hash_key(F.col("source_system"), F.col("customer_id"), F.col("order_ts")))
-        .withColumn("order_line_key", order_line_key(F.col("product_name")))
+        .withColumn("gender", standardize(F.col("src.gender"))).withColumn("device_type", standardize(F.col("src.device_type")))
+        .withColumn("login_type", standardize(F.col("src.login_type"))).withColumn("order_priority", standardize(F.col("src.order_priority")))
+        .withColumn("country", label(F.col("src.country"), None))
         .withColumn("bronze_ingested_at", F.col("ingested_at"))
         .withColumn("_rate", F.when(F.coalesce(F.col("currency"), F.lit("USD")) == "USD", F.lit(1)).otherwise(F.col("fx_rate_to_usd")))
         .withColumn("gross_amount_usd", F.round(F.col("gross_amount") * F.col("_rate"), 2))
@@ -125,6 +174,7 @@ def clean_orders(valid: DataFrame) -> DataFrame:
         .withColumn("product_key", product_key(F.col("source_system"), F.col("product_name")))
         .withColumn("customer_key", F.lit(None).cast("string"))) # the version valid at order_ts: `dimensions.with_customer_keys`
     return df.select(*[F.col(c).cast(t).alias(c) for c, t in SILVER_COLUMNS])
+
 
 # %% ../nbs/20_silver.ipynb #a60c1356
 def dedupe_lines(df: DataFrame) -> DataFrame:
@@ -150,5 +200,6 @@ def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: 
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
     newer = f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}"
     # a row merged before reference data or dimensions existed takes the same version again: a forced rerun fills them in
-    older = "t.currency IS NULL OR t.product_key IS NULL OR (t.customer_key IS NULL AND s.customer_key IS NOT NULL)"
+    older = ("t.currency IS NULL OR t.product_key IS NULL OR t.is_return IS NULL "
+             "OR (t.customer_key IS NULL AND s.customer_key IS NOT NULL)")
     return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR {older}")

@@ -4,23 +4,40 @@
 
 # %% ../nbs/02_sources.ipynb #438a2dcb
 from __future__ import annotations
-import csv, io
+import csv, io, re
 from dataclasses import dataclass
 
 # %% auto #0
-__all__ = ['KAGGLE_ECOMMERCE', 'DIALECTS', 'SourceDialect', 'split_header', 'UnknownSourceError', 'MissingColumnsError',
-           'FileSchema', 'detect_source']
+__all__ = ['FIELDS', 'KAGGLE_ECOMMERCE', 'UCI_ONLINE_RETAIL', 'INDIAN_ECOMMERCE_ORDERS', 'INDIAN_ECOMMERCE', 'DIALECTS',
+           'SourceDialect', 'dialect_of', 'bronze_name', 'bronze_source_columns', 'split_header', 'UnknownSourceError',
+           'MissingColumnsError', 'FileSchema', 'detect_source']
 
 # %% ../nbs/02_sources.ipynb #b8ac902b
+FIELDS = ("order_id", "order_date", "order_time", "customer_id", "product_category", "product_name", "product_code", "quantity",
+          "unit_price", "line_amount", "discount", "profit", "shipping_cost", "aging", "gender", "device_type", "login_type",
+          "order_priority", "payment_method", "country") # the pipeline's names for what a source column holds
+
 @dataclass(frozen=True)
 class SourceDialect:
-    "One export format: its header columns, the required ones, how dates look and the currency of its money."
+    "One export format, declared: its columns, what each holds, how dates look, its currency, its natural key and its rules."
     source_system: str # value of the `source_system` column downstream
     columns: tuple # header columns, in the order the export writes them
     required: tuple # columns a file must have
-    date_formats: tuple # Spark datetime patterns tried in order
+    date_formats: tuple # Spark datetime patterns tried in order (with the time, for a source without a time column)
     currency: str = "USD"
     description: str = ""
+    fields: tuple = () # (field of `FIELDS`, source column) pairs: the column map
+    natural_key: tuple = () # staged columns that identify an order line within the source
+    returns: str|None = None # SQL over `src.<field>`, true for a return line (negative quantity, reduces revenue)
+    non_product_codes: tuple = () # product codes that are fees, postage or adjustments: flagged, not product revenue
+    skip_rules: tuple = () # quality rules that do not apply to this source (e.g. `customer_id_missing` where anonymous is normal)
+    header_source: str|None = None # the source_system of the file holding each order's header (date, customer), joined on order_id
+    skip_blank_lines: bool = False # all-empty lines (`,,,,`) are skipped and counted, not quarantined
+    lines: bool = True # False: the file holds order headers that another source's lines join
+
+    def column(self, field: str) -> str|None:
+        "The source column mapped to `field`, or None."
+        return dict(self.fields).get(field)
 
 KAGGLE_ECOMMERCE = SourceDialect(
     source_system="kaggle_ecommerce",
@@ -30,9 +47,69 @@ KAGGLE_ECOMMERCE = SourceDialect(
     required=("Order_Date", "Time", "Customer_Id", "Product_Category", "Product", "Sales", "Quantity", "Discount"),
     date_formats=("M/d/yyyy", "yyyy-MM-dd"),
     currency="USD",
-    description='Kaggle "E-commerce Dataset" (mervemenekse): one flat CSV per export, Sales = unit list price')
+    description='Kaggle "E-commerce Dataset" (mervemenekse): one flat CSV per export, Sales = unit list price',
+    fields=(("order_date", "Order_Date"), ("order_time", "Time"), ("aging", "Aging"), ("customer_id", "Customer_Id"),
+            ("gender", "Gender"), ("device_type", "Device_Type"), ("login_type", "Customer_Login_type"),
+            ("product_category", "Product_Category"), ("product_name", "Product"), ("unit_price", "Sales"),
+            ("quantity", "Quantity"), ("discount", "Discount"), ("profit", "Profit"), ("shipping_cost", "Shipping_Cost"),
+            ("order_priority", "Order_Priority"), ("payment_method", "Payment_method")),
+    natural_key=("customer_id", "order_ts", "product_name"))
 
-DIALECTS = (KAGGLE_ECOMMERCE,)
+UCI_ONLINE_RETAIL = SourceDialect(
+    source_system="uci_online_retail",
+    columns=("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"),
+    required=("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice"),
+    date_formats=("yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd H:mm", "M/d/yyyy H:mm"),
+    currency="GBP",
+    description='UCI "Online Retail" (Kaggle carrie1 "E-Commerce Data"): a UK gift shop, one line per invoice and stock code',
+    fields=(("order_id", "InvoiceNo"), ("product_code", "StockCode"), ("product_name", "Description"), ("quantity", "Quantity"),
+            ("order_date", "InvoiceDate"), ("unit_price", "UnitPrice"), ("customer_id", "CustomerID"), ("country", "Country")),
+    natural_key=("order_id", "product_code", "quantity", "unit_price"),
+    returns="startswith(src.order_id, 'C')",
+    non_product_codes=("POST", "M", "D", "DOT", "BANK CHARGES", "AMAZONFEE", "CRUK"),
+    skip_rules=("customer_id_missing", "order_time_invalid", "payment_method_unknown", "aging_missing"))
+
+INDIAN_ECOMMERCE_ORDERS = SourceDialect(
+    source_system="indian_ecommerce_orders",
+    columns=("Order ID", "Order Date", "CustomerName", "State", "City"),
+    required=("Order ID", "Order Date", "CustomerName"),
+    date_formats=("dd-MM-yyyy",),
+    currency="INR",
+    description='Indian "E-commerce Data" (Kaggle benroshan), file 1 of 2: `List of Orders`, one header row per order',
+    fields=(("order_id", "Order ID"), ("order_date", "Order Date"), ("customer_id", "CustomerName")),
+    skip_blank_lines=True, lines=False)
+
+INDIAN_ECOMMERCE = SourceDialect(
+    source_system="indian_ecommerce",
+    columns=("Order ID", "Amount", "Profit", "Quantity", "Category", "Sub-Category", "PaymentMode"),
+    required=("Order ID", "Amount", "Quantity", "Category", "Sub-Category"),
+    date_formats=("dd-MM-yyyy",),
+    currency="INR",
+    description='Indian "E-commerce Data" (Kaggle benroshan), file 2 of 2: `Order Details`, Amount = line total',
+    fields=(("order_id", "Order ID"), ("line_amount", "Amount"), ("profit", "Profit"), ("quantity", "Quantity"),
+            ("product_category", "Category"), ("product_name", "Sub-Category"), ("payment_method", "PaymentMode")),
+    natural_key=("order_id", "product_category", "product_name", "quantity", "line_amount", "profit_amount"),
+    skip_rules=("order_time_invalid", "aging_missing", "payment_method_unknown", "price_outside_usual_range"),
+    header_source="indian_ecommerce_orders", skip_blank_lines=True)
+
+DIALECTS = (KAGGLE_ECOMMERCE, UCI_ONLINE_RETAIL, INDIAN_ECOMMERCE_ORDERS, INDIAN_ECOMMERCE)
+
+def dialect_of(source_system: str) -> SourceDialect:
+    "The dialect of a `source_system` value."
+    return next(d for d in DIALECTS if d.source_system == source_system)
+
+def bronze_name(column: str) -> str:
+    "The bronze column of a source column: spaces and dashes become `_` (`Order ID` -> `Order_ID`, `Sub-Category` -> `Sub_Category`)."
+    return re.sub(r"[^0-9A-Za-z_]", "_", column.strip())
+
+def bronze_source_columns(dialects=DIALECTS) -> list[str]:
+    "The source columns of bronze: every dialect's, once each (case-insensitive), in dialect order."
+    out, seen = [], set()
+    for d in dialects:
+        for c in d.columns:
+            if bronze_name(c).lower() not in seen: seen.add(bronze_name(c).lower()); out.append(bronze_name(c))
+    return out
+
 
 # %% ../nbs/02_sources.ipynb #04eac074
 def split_header(first_line: bytes|str) -> list[str]:
@@ -42,7 +119,7 @@ def split_header(first_line: bytes|str) -> list[str]:
     if not first_line: return []
     return [c.strip() for c in next(csv.reader(io.StringIO(first_line)))]
 
-def _norm(c: str) -> str: return c.strip().lower().replace(" ", "_")
+def _norm(c: str) -> str: return re.sub(r"[ -]", "_", c.strip().lower())
 
 # %% ../nbs/02_sources.ipynb #945dcc47
 class UnknownSourceError(ValueError): pass

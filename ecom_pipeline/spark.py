@@ -261,6 +261,7 @@ def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str,
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
                update_when: str|None=None, # extra condition for updating a matched row; None: always
                update: bool=True, insert: bool=True,
+               delete: bool=False, # delete the matched rows (with update=False)
                columns: list[str]|None=None, # update and insert only these columns (the others keep their value, or null); None: all
               ):
     "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
@@ -272,6 +273,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
     try:
         sql = f"MERGE INTO {target} AS t USING {view} AS s ON {on}"
         if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET {sets}"
+        if delete: sql += " WHEN MATCHED THEN DELETE"
         if insert: sql += f" WHEN NOT MATCHED THEN INSERT {values}"
         metrics = spark.sql(sql)
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away

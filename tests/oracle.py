@@ -245,3 +245,110 @@ def rfm(summary: dict) -> dict:
     f = quintiles({c: s["lifetime_orders"] for c, s in summary.items()})
     m = quintiles({c: s["lifetime_net_revenue"] for c, s in summary.items()})
     return {c: (r[c], f[c], m[c]) for c in summary}
+
+# --- the other sources: UCI Online Retail (GBP) and the Indian two-file export (INR) --------------------------------
+UCI_FEES = {"POST", "M", "D", "DOT", "BANK CHARGES", "AMAZONFEE", "CRUK"}
+
+def _csv_rows(data: bytes):
+    "(line number, raw line, {column: stripped value or None}) of each data line of an export."
+    physical = re.split(r"\r\n|\n|\r", data.decode("utf-8"))
+    if physical and physical[-1] == "": physical.pop()
+    header = [h.strip() for h in next(csv.reader([physical[0].lstrip("\ufeff")]))]
+    for n, raw in enumerate(physical[1:], start=2):
+        yield n, raw, dict(zip(header, [v.strip() or None for v in next(csv.reader([raw]))]))
+
+def _whole(s):
+    return int(s.split(".")[0]) if s and re.match(r"^[+-]?\d+(\.0+)?$", s) else None
+
+def read_uci(source_file: str, landing_date: date, data: bytes) -> list:
+    "Every data line of a UCI Online Retail export, classified; `rec['key']` is invoice, stock code, quantity and price."
+    out = []
+    for n, raw, f in _csv_rows(data):
+        ln = Line(source_file, landing_date, n, raw)
+        out.append(ln)
+        ts = None
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M"):
+            try: ts = datetime.strptime(f["InvoiceDate"] or "", fmt); break
+            except ValueError: pass
+        qty, price, ret = _whole(f["Quantity"]), money(f["UnitPrice"]), (f["InvoiceNo"] or "").startswith("C")
+        if ts is None: ln.rule = "order_date_invalid"
+        elif qty is None or qty == 0 or (qty < 0) != ret: ln.rule = "quantity_invalid"   # a negative quantity is a return's
+        elif price is None or price < 0: ln.rule = "unit_price_invalid"
+        if ln.rule: continue
+        cid = re.sub(r"^(\d+)\.0+$", r"\1", f["CustomerID"]) if f["CustomerID"] else None
+        net = (price * qty).quantize(CENT, ROUND_HALF_UP)
+        ln.rec = dict(key=("uci_online_retail", f["InvoiceNo"], f["StockCode"], qty, price), source="uci_online_retail",
+                      order_id=f["InvoiceNo"], customer_id=cid, ts=ts, order_date=ts.date(), category="unknown",
+                      product=f["Description"] or "unknown", quantity=qty, net=net, currency="GBP", is_return=ret,
+                      non_product=(f["StockCode"] or "").upper() in UCI_FEES)
+    return out
+
+def read_indian(orders_file: str, details_file: str, landing_date: date, orders: bytes, details: bytes) -> tuple:
+    "(classified detail lines, blank lines of both files): details join their order's header line on Order ID."
+    heads, blank, out = {}, 0, []
+    for _n, _raw, f in _csv_rows(orders):
+        if not any(f.values()): blank += 1; continue
+        if f["Order ID"]: heads[f["Order ID"]] = f                          # a later line of the same order wins
+    for n, raw, f in _csv_rows(details):
+        if not any(f.values()): blank += 1; continue
+        ln = Line(details_file, landing_date, n, raw)
+        out.append(ln)
+        h = heads.get(f["Order ID"])
+        try: d = datetime.strptime(h["Order Date"] or "", "%d-%m-%Y").date() if h else None
+        except ValueError: d = None
+        qty, amount, profit = _whole(f["Quantity"]), money(f["Amount"]), money(f.get("Profit"))
+        if h is None: ln.rule = "order_header_missing"
+        elif d is None: ln.rule = "order_date_invalid"
+        elif not h["CustomerName"]: ln.rule = "customer_id_missing"
+        elif qty is None or qty <= 0: ln.rule = "quantity_invalid"
+        elif amount is None or amount < 0: ln.rule = "unit_price_invalid"
+        if ln.rule: continue
+        cat, sub = f["Category"] or "unknown", f["Sub-Category"] or "unknown"
+        ln.rec = dict(key=("indian_ecommerce", f["Order ID"], cat, sub, qty, amount, profit), source="indian_ecommerce",
+                      order_id=f["Order ID"], customer_id=h["CustomerName"], ts=datetime.combine(d, time()), order_date=d,
+                      category=cat, product=sub, quantity=qty, net=amount, currency="INR", is_return=False, non_product=False)
+    return out, blank
+
+def latest_by_key(lines: list) -> dict:
+    "Valid lines of any source, one per `rec['key']`: the latest by landing date, file, line number."
+    best = {}
+    for ln in lines:
+        if ln.rule: continue
+        ver = (ln.landing_date, ln.source_file, ln.line_number)
+        if ln.rec["key"] not in best or ver > best[ln.rec["key"]][0]: best[ln.rec["key"]] = (ver, ln.rec)
+    return {k: r for k, (v, r) in best.items()}
+
+def read_fx(text: str) -> dict:
+    "currency -> sorted [(date, rate)] of an fx_rates.csv."
+    out = defaultdict(list)
+    for r in csv.DictReader(io.StringIO(text)): out[r["currency"]].append((date.fromisoformat(r["date"]), Decimal(r["rate_to_usd"])))
+    return {c: sorted(v) for c, v in out.items()}
+
+def to_usd(recs, fx: dict):
+    "Set each record's `net_usd`: its net times the rate of its order date, or of the latest day before it (half up to the cent)."
+    for r in recs:
+        rate = Decimal(1) if r["currency"] == "USD" else [x for d, x in fx[r["currency"]] if d <= r["order_date"]][-1]
+        r["net_usd"] = (r["net"] * rate).quantize(CENT, ROUND_HALF_UP)
+
+def usd_metrics(recs) -> dict:
+    "(order_date, category) -> the sales_metrics of several sources: product lines only, returns netted and counted apart."
+    groups = defaultdict(list)
+    for r in recs:
+        groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    out = {}
+    for k, rs in groups.items():
+        prod = [r for r in rs if not r["non_product"]]
+        total = lambda xs, f=lambda r: r["net_usd"]: sum((f(r) for r in xs), Decimal("0.00"))
+        out[k] = dict(orders=len({(r["source"], r["order_id"]) for r in prod if not r["is_return"]}),
+                      units=sum(r["quantity"] for r in prod),
+                      net_revenue_usd=total(prod), returns_amount_usd=-total([r for r in prod if r["is_return"]]),
+                      non_product_net_revenue_usd=total([r for r in rs if r["non_product"]]))
+    return out
+
+def clv_by_source(recs) -> dict:
+    "(source, customer_id) -> lifetime orders (not returns) and net revenue in the source's currency, product lines of known customers."
+    by = defaultdict(list)
+    for r in recs:
+        if r["customer_id"] and not r["non_product"]: by[(r["source"], r["customer_id"])].append(r)
+    return {k: (len({r["order_id"] for r in rs if not r["is_return"]}), sum((r["net"] for r in rs), Decimal("0.00")))
+            for k, rs in by.items()}
