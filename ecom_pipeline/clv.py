@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
-from .gold import CLV_SCORE_COLUMNS
+from .gold import CLV_SCORE_COLUMNS, is_product_line, is_return_line
 from .spark import merge_into
 
 # %% auto #0
@@ -27,11 +27,10 @@ def customer_summary(silver: DataFrame, # order lines: customer_id, order_id, or
                      as_of: date, # the day the summary is taken at; later lines are left out
                     ) -> DataFrame:
     "One row per known customer of a source: the BG/NBD and Gamma-Gamma inputs in days, lifetime orders and revenue, last-12-month revenue."
-    known = F.col("customer_id").isNotNull() & ~F.coalesce(F.col("is_non_product"), F.lit(False)) # product lines of known customers
+    known = F.col("customer_id").isNotNull() & is_product_line() # product lines of known customers
     days = (silver.where(known & (F.col("order_date") <= F.lit(as_of)))
             .groupBy("source_system", "customer_id", "order_date")
-            .agg(F.sum("net_amount").alias("day_net"),
-                 F.countDistinct(F.when(~F.coalesce(F.col("is_return"), F.lit(False)), F.col("order_id"))).alias("day_orders"))
+            .agg(F.sum("net_amount").alias("day_net"), F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("day_orders"))
             .withColumn("_buy", F.col("day_orders") > 0)) # a purchase day; a day of returns only is not one, its value still counts
     buy = lambda c: F.when(F.col("_buy"), F.col(c))
     g = days.groupBy("source_system", "customer_id").agg(

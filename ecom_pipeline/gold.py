@@ -11,9 +11,10 @@ from .spark import create_table, ddl, merge_into
 
 # %% auto #0
 __all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS',
-           'PROMOTION_PERFORMANCE_COLUMNS', 'BASELINE_DAYS', 'money_sum', 'sales_metrics', 'customer_lifetime_value',
-           'daily_customer_sales', 'promotion_performance', 'create_gold', 'refresh_sales_metrics',
-           'refresh_daily_customer_sales', 'refresh_customer_lifetime_value', 'refresh_promotion_performance']
+           'PROMOTION_PERFORMANCE_COLUMNS', 'BASELINE_DAYS', 'is_product_line', 'is_return_line', 'money_sum',
+           'sales_metrics', 'customer_lifetime_value', 'daily_customer_sales', 'promotion_performance', 'create_gold',
+           'refresh_sales_metrics', 'refresh_daily_customer_sales', 'refresh_customer_lifetime_value',
+           'refresh_promotion_performance']
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
 SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
@@ -22,8 +23,13 @@ SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"),
     ("net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint"),
     ("returns_amount", "decimal(18,2)"), ("returns_amount_usd", "decimal(18,2)"), ("non_product_net_revenue_usd", "decimal(18,2)")]
 
-def _is_product() -> F.Column: return ~F.coalesce(F.col("is_non_product"), F.lit(False)) # postage, fees: not product revenue
-def _is_return() -> F.Column: return F.coalesce(F.col("is_return"), F.lit(False))
+def is_product_line() -> F.Column:
+    "True for a line of a product (not postage, a fee or a manual adjustment: `is_non_product`); rows from before the flag count."
+    return ~F.coalesce(F.col("is_non_product"), F.lit(False))
+
+def is_return_line() -> F.Column:
+    "True for a return (a UCI `C…` invoice: negative quantity and amounts)."
+    return F.coalesce(F.col("is_return"), F.lit(False))
 
 def money_sum(c: str|F.Column) -> F.Column:
     "Sum of a decimal(18,2) column as decimal(18,2), 0.00 when there is nothing to sum; overflow raises (ANSI), it never wraps or nulls."
@@ -31,7 +37,7 @@ def money_sum(c: str|F.Column) -> F.Column:
 
 def sales_metrics(silver: DataFrame) -> DataFrame:
     "Daily metrics: one row per order date and category, plus an `ALL` row per date. Product lines only, returns netted."
-    prod, ret = _is_product(), _is_return()
+    prod, ret = is_product_line(), is_return_line()
     p = lambda c: F.when(prod, F.col(c))
     g = (silver.rollup("order_date", "product_category")
          .agg(F.grouping("order_date").alias("_no_date"), F.grouping("product_category").alias("_all"),
@@ -61,10 +67,10 @@ CLV_SCORE_COLUMNS = [("recency_score", "int"), ("frequency_score", "int"), ("mon
 
 def customer_lifetime_value(silver: DataFrame) -> DataFrame:
     "Lifetime value: one row per known customer of a source (anonymous lines and non-product lines left out; returns netted)."
-    known = silver.where(F.col("customer_id").isNotNull() & _is_product())
+    known = silver.where(F.col("customer_id").isNotNull() & is_product_line())
     g = (known.groupBy("source_system", "customer_id")
          .agg(F.min("order_date").alias("first_order_date"), F.max("order_date").alias("last_order_date"),
-              F.countDistinct(F.when(~_is_return(), F.col("order_id"))).alias("lifetime_orders"), F.sum("quantity").alias("lifetime_units"),
+              F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("lifetime_orders"), F.sum("quantity").alias("lifetime_units"),
               money_sum("net_amount").alias("lifetime_net_revenue"), F.max("currency").alias("currency"))
          .withColumn("avg_order_value", F.when(F.col("lifetime_orders") > 0, F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2))))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in CLV_COLUMNS])
@@ -75,9 +81,9 @@ DAILY_CUSTOMER_SALES_COLUMNS = [("order_date", "date"), ("customer_id", "string"
 
 def daily_customer_sales(silver: DataFrame) -> DataFrame:
     "One row per order date and known customer of a source (product lines, returns netted)."
-    known = silver.where(F.col("customer_id").isNotNull() & _is_product())
+    known = silver.where(F.col("customer_id").isNotNull() & is_product_line())
     g = known.groupBy("order_date", "source_system", "customer_id").agg(
-        F.countDistinct(F.when(~_is_return(), F.col("order_id"))).alias("orders"), money_sum("net_amount").alias("net_revenue"))
+        F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("orders"), money_sum("net_amount").alias("net_revenue"))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in DAILY_CUSTOMER_SALES_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #cd063a71

@@ -276,13 +276,15 @@ def day_sources(spark: SparkSession, t: Tables, run_date: date) -> list:
                                           .select("source_system").distinct().collect()}
     return [d for d in DIALECTS if d.lines and d.source_system in have] or [KAGGLE_ECOMMERCE]
 
-def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date) -> DataFrame:
+def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date,
+                sources: list|None=None, # the day's dialects (`day_sources`); None: looked up
+               ) -> DataFrame:
     "The day's bronze lines (latest file versions), each staged by its source's dialect and checked against that source's rules."
     t = cfg.tables
     day = latest_file_versions(_bronze_day(spark, t, run_date))
     prices = F.broadcast(usual_prices(spark, t, run_date).withColumnRenamed("product_name", "_product"))
     out = []
-    for d in day_sources(spark, t, run_date):
+    for d in sources or day_sources(spark, t, run_date):
         headers = spark.table(t.order_transactions).where(F.col("source_system") == d.header_source) if d.header_source else None
         staged = (stage_orders(day.where(F.col("source_system") == d.source_system), cfg.source_tz, d, headers)
                   .withColumn("_blank", is_blank(d))
@@ -298,7 +300,8 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
                  summary: RunSummary, log=print) -> DataFrame:
     "Check, quarantine, dedupe and MERGE the day's bronze lines; return the merged order lines."
     t, retry = cfg.tables, _retry(cfg, log)
-    checked = checked_day(spark, cfg, run_date)
+    sources = day_sources(spark, t, run_date)
+    checked = checked_day(spark, cfg, run_date, sources)
     # one pass over the day for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
     checked = checked.where(~F.col("_blank")) # all-empty lines of sources that skip them: counted at ingestion, not order lines
     ok = F.size("_errors") == 0
@@ -339,7 +342,7 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_i
     if per_date:
         # a source whose line key does not hold the order time can re-send a line with another date or customer: the stored
         # version is found wherever it is, so the MERGE moves it (not copies it) and gold refreshes where it was
-        prev = previous_versions(spark, t, lines, [d.source_system for d in day_sources(spark, t, run_date) if "order_ts" not in d.natural_key])
+        prev = previous_versions(spark, t, lines, [d.source_system for d in sources if "order_ts" not in d.natural_key])
         summary.order_dates = sorted(set(summary.order_dates) | {r.order_date for r in prev})
         summary.previous_customers = sorted({(r.source_system, r.customer_id) for r in prev if r.customer_id is not None})
         months = sorted({(d.year, d.month) for d in summary.order_dates})
