@@ -99,11 +99,16 @@ def latest(lines: list) -> dict:
         if k not in best or ver > best[k][0]: best[k] = (ver, ln.rec)
     return {k: r for k, (v, r) in best.items()}
 
-def sales_metrics(recs) -> dict:
-    "(order_date, category) -> metrics dict, with the ALL rows."
+def by_date_and_category(recs) -> dict:
+    "(order_date, category) -> records, with an ALL group per date: the grain of sales_metrics."
     groups = defaultdict(list)
     for r in recs:
         groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    return groups
+
+def sales_metrics(recs) -> dict:
+    "(order_date, category) -> metrics dict, with the ALL rows."
+    groups = by_date_and_category(recs)
     out = {}
     for k, rs in groups.items():
         orders = len({(r["customer_id"], r["ts"]) for r in rs})
@@ -154,9 +159,7 @@ def flag_promotions(recs, promos: list):
 
 def promo_metrics(recs) -> dict:
     "(order_date, category) -> the USD and promotion figures of sales_metrics, with the ALL rows."
-    groups = defaultdict(list)
-    for r in recs:
-        groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    groups = by_date_and_category(recs)
     return {k: dict(net_revenue_usd=sum((r["net_usd"] for r in rs), Decimal("0.00")),
                     promo_net_revenue_usd=sum((r["net_usd"] for r in rs if r["promo_id"]), Decimal("0.00")),
                     promo_orders=len({(r["customer_id"], r["ts"]) for r in rs if r["promo_id"]})) for k, rs in groups.items()}
@@ -332,9 +335,7 @@ def to_usd(recs, fx: dict):
 
 def usd_metrics(recs) -> dict:
     "(order_date, category) -> the sales_metrics of several sources: product lines only, returns netted and counted apart."
-    groups = defaultdict(list)
-    for r in recs:
-        groups[(r["order_date"], r["category"])].append(r); groups[(r["order_date"], "ALL")].append(r)
+    groups = by_date_and_category(recs)
     out = {}
     for k, rs in groups.items():
         prod = [r for r in rs if not r["non_product"]]
