@@ -208,8 +208,8 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each figure (default 3)")
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help=f"comma-separated subset of {','.join(SECTIONS)} (default: all, in that order)")
-    ap.add_argument("--heap-5m", default="1g", help="driver heap (ECOM_DRIVER_MEMORY) of the 5M section, whose figure is the "
-                    "driver's peak RSS: does the driver stay within a small heap when the day grows 5x? (default 1g; the "
+    ap.add_argument("--heap-5m", default="768m", help="driver heap (ECOM_DRIVER_MEMORY) of the 5M section, whose figure is the "
+                    "driver's peak RSS: does the driver stay within a small heap when the day grows 5x? (default 768m; the "
                     "other sections use $ECOM_DRIVER_MEMORY or 2g)")
     ap.add_argument("--work", default=str(ROOT/"bench"/"work"), help="scratch folder (deleted at the start)")
     a = ap.parse_args(argv)
