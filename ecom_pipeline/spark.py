@@ -190,7 +190,7 @@ def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memo
     extra = os.environ.get("ECOM_DRIVER_JAVA_OPTIONS", "").strip() # more JVM options for the local driver
     # ParallelGC unless one is chosen: on 2 cores it ran a 1M-line day in a 1 GiB heap in 167 s (G1: 215 s), with 36 MB less
     # GC bookkeeping; G1's concurrent threads compete with the tasks for the two cores
-    if "GC" not in extra: java_opts += " -XX:+UseParallelGC"
+    if not re.search(r"-XX:\+Use\w*GC\b", extra): java_opts += " -XX:+UseParallelGC"
     if extra: java_opts += f" {extra}"
     if warehouse:
         wh = Path(warehouse).resolve()
