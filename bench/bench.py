@@ -220,7 +220,9 @@ def main(argv=None):
     hist_rows, hist_days = (500, {"30": 30, "365": 60}) if a.quick else (5_000, {"30": 30, "365": 365})
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
-    res = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "quick": a.quick, "reps": reps}
+    res = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "quick": a.quick, "reps": reps,
+           "throughput": {}, "history": {}, "provenance": {}}
+    carry_forward(res, sections, a.quick)
     tiny = date(2018, 12, 1)
 
     # 1. fixed overhead
@@ -228,7 +230,6 @@ def main(argv=None):
         overhead(work, reps, res, tiny)
 
     # 2-4. throughput, floor, DuckDB
-    res["throughput"] = {}
     def run_size(label: str, n: int, heap: str|None=None):
         say(f"throughput {label}: generating {reps} day(s) of ~{n:,} lines")
         root = work/f"t{label}"/"landing"; wh = str(work/f"t{label}"/"wh")
@@ -279,7 +280,6 @@ def main(argv=None):
         if label in sections: run_size(label, sizes[label])
 
     # 5. growth with history
-    res["history"] = {}
     for label, ndays in (hist_days.items() if "history" in sections else []):
         say(f"history {label}: one landing day holding {ndays} days x {hist_rows:,} lines, then {reps} new day(s)")
         root = work/f"h{label}"/"landing"; wh = str(work/f"h{label}"/"wh")
@@ -325,6 +325,31 @@ def main(argv=None):
     print(table)
     if not a.quick: write_readme(res, table)
 
+def code_version() -> str:
+    "The commit measured, `-dirty` when the package or the benchmark differ from it."
+    run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    sha = run("rev-parse", "--short", "HEAD") or "unknown"
+    return sha + ("-dirty" if run("status", "--porcelain", "--", "ecom_pipeline", "bench/bench.py", "bench/duckdb_pipeline.sql") else "")
+
+def carry_forward(res: dict, sections: list, quick: bool):
+    """A run of some sections keeps the other sections' figures of bench/results/latest.json, each marked with the commit
+    and date it was measured on (`provenance`), so that one section can be measured again without the whole 100 minutes."""
+    now = {"commit": code_version(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    for s in sections: res["provenance"][s] = now
+    prev_file = RESULTS/"latest.json"
+    if quick or set(sections) == set(SECTIONS) or not prev_file.exists(): return
+    prev = json.loads(prev_file.read_text())
+    old = prev.get("provenance", {})
+    unknown = {"commit": prev.get("commit", "unknown"), "date": prev.get("date", "unknown")}
+    for s in SECTIONS:
+        if s in sections: continue
+        if s == "overhead" and "overhead" in prev: res["overhead"], res["overhead_ratio"] = prev["overhead"], prev["overhead_ratio"]
+        elif s in prev.get("throughput", {}): res["throughput"][s] = prev["throughput"][s]
+        elif s == "history" and len(prev.get("history", {})) == 2: res["history"] = prev["history"]
+        elif s == "layout" and "layout" in prev: res["layout"] = prev["layout"]
+        else: continue
+        res["provenance"][s] = old.get(s, unknown)
+
 def write_readme(res: dict, table: str):
     "Put the results table into bench/README.md, between its results markers."
     readme = ROOT/"bench"/"README.md"
@@ -332,10 +357,18 @@ def write_readme(res: dict, table: str):
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     head, rest = text.split(start, 1)
     body = (f"{start}\nMeasured by `make bench` on {res['machine']['cores']} cores, Python {res['machine']['python']}, "
-            f"{res['reps']} repetitions, {res['total_seconds'] / 60:.0f} minutes in all (`bench/results/latest.json`).\n\n"
+            f"{res['reps']} repetitions, {res['total_seconds'] / 60:.0f} minutes in all (`bench/results/latest.json`)."
+            + provenance_line(res) + "\n\n"
             + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in res.get("targets", {}).items())
                        or f"(run in progress or stopped; sections done: {', '.join(res.get('sections_done', [])) or 'none'})") + "\n")
     readme.write_text(head + body + end + rest.split(end, 1)[1])
+
+def provenance_line(res: dict) -> str:
+    "Which commit each section was measured on, when they differ."
+    by = {}
+    for s, p in res.get("provenance", {}).items(): by.setdefault(f"{p['commit']} ({p['date']})", []).append(s)
+    if len(by) < 2: return ""
+    return " Sections by the code they measured: " + "; ".join(f"{', '.join(v)} on {k}" for k, v in by.items()) + "."
 
 def summary_table(res: dict) -> str:
     "The markdown table of bench/README.md; sections not measured are left out."

@@ -120,8 +120,10 @@ def with_customer_keys(lines: DataFrame, # order lines with `source_system, cust
                        customers: DataFrame, # rows of `processed.customers`
                       ) -> DataFrame:
     "Add `customer_key`: the customer's version valid at the line's order time (the first version for a time before it)."
-    # one row per customer with its versions as an array: the lines are joined once, and never repeated
-    v = customers.groupBy(*_CUSTOMER).agg(F.collect_list(F.struct("valid_from", "customer_key")).alias("_versions"))
+    # one row per customer of the lines with its versions as an array: the lines are joined once, and never repeated;
+    # only the lines' customers are grouped, so the cost follows the day, not the customers table
+    mine = customers.join(lines.select(*_CUSTOMER).distinct(), _CUSTOMER, "left_semi")
+    v = mine.groupBy(*_CUSTOMER).agg(F.collect_list(F.struct("valid_from", "customer_key")).alias("_versions"))
     ts = F.col("order_ts")
     valid = F.coalesce(F.array_max(F.filter("_versions", lambda x: x["valid_from"] <= ts)), F.array_min("_versions"))
     return (lines.drop("customer_key").join(v, _CUSTOMER, "left")
