@@ -222,7 +222,7 @@ def main(argv=None):
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     res = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "quick": a.quick, "reps": reps,
            "throughput": {}, "history": {}, "provenance": {}}
-    carry_forward(res, sections, a.quick)
+    carry_forward(res, sections, a.quick, reps)
     tiny = date(2018, 12, 1)
 
     # 1. fixed overhead
@@ -331,16 +331,16 @@ def code_version() -> str:
     sha = run("rev-parse", "--short", "HEAD") or "unknown"
     return sha + ("-dirty" if run("status", "--porcelain", "--", "ecom_pipeline", "bench/bench.py", "bench/duckdb_pipeline.sql") else "")
 
-def carry_forward(res: dict, sections: list, quick: bool):
+def carry_forward(res: dict, sections: list, quick: bool, reps: int):
     """A run of some sections keeps the other sections' figures of bench/results/latest.json, each marked with the commit
     and date it was measured on (`provenance`), so that one section can be measured again without the whole 100 minutes."""
-    now = {"commit": code_version(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    now = {"commit": code_version(), "date": time.strftime("%Y-%m-%d", time.gmtime()), "reps": reps}
     for s in sections: res["provenance"][s] = now
     prev_file = RESULTS/"latest.json"
     if quick or set(sections) == set(SECTIONS) or not prev_file.exists(): return
     prev = json.loads(prev_file.read_text())
     old = prev.get("provenance", {})
-    unknown = {"commit": prev.get("commit", "unknown"), "date": prev.get("date", "unknown")}
+    unknown = {"commit": prev.get("commit", "unknown"), "date": prev.get("date", "unknown"), "reps": prev.get("reps")}
     for s in SECTIONS:
         if s in sections: continue
         if s == "overhead" and "overhead" in prev: res["overhead"], res["overhead_ratio"] = prev["overhead"], prev["overhead_ratio"]
@@ -366,7 +366,8 @@ def write_readme(res: dict, table: str):
 def provenance_line(res: dict) -> str:
     "Which commit each section was measured on, when they differ."
     by = {}
-    for s, p in res.get("provenance", {}).items(): by.setdefault(f"{p['commit']} ({p['date']})", []).append(s)
+    for s, p in res.get("provenance", {}).items():
+        by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
     if len(by) < 2: return ""
     return " Sections by the code they measured: " + "; ".join(f"{', '.join(v)} on {k}" for k, v in by.items()) + "."
 
