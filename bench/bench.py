@@ -366,8 +366,11 @@ def write_readme(res: dict, table: str):
 def provenance_line(res: dict) -> str:
     "Which commit each section was measured on, when they differ."
     by = {}
-    for s, p in res.get("provenance", {}).items():
-        by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
+    have = lambda s: s in res if s in ("overhead", "layout") else len(res.get("history", {})) == 2 if s == "history" \
+        else s in res.get("throughput", {})
+    prov = res.get("provenance", {})
+    for s, p in ((s, prov[s]) for s in SECTIONS if s in prov):
+        if have(s): by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
     if len(by) < 2: return ""
     return " Sections by the code they measured: " + "; ".join(f"{', '.join(v)} on {k}" for k, v in by.items()) + "."
 
@@ -379,11 +382,13 @@ def summary_table(res: dict) -> str:
         rows += [f"| fixed overhead: bare session + trivial Delta write, s | {f(res['overhead']['bare_seconds'])} | |",
                  f"| fixed overhead: session + a tiny day into existing tables, s | {f(res['overhead']['pipeline_seconds'])} | |",
                  f"| **overhead_ratio** | {res['overhead_ratio']:.2f} | ≤ 1.5 |"]
-    for label, e in res.get("throughput", {}).items():
+    stage_order = ["setup", "ingest", "reference", "silver", "gold", "anomalies", "total"]
+    by_stage = lambda kv: stage_order.index(kv[0]) if kv[0] in stage_order else len(stage_order)
+    for label, e in sorted(res.get("throughput", {}).items(), key=lambda kv: SECTIONS.index(kv[0])):
         rows.append(f"| {label}: lines in the day | {statistics.median(e['lines']):,.0f} | |")
         rows.append(f"| {label}: run, s | {f(e['run_seconds'])} | |")
         rows.append(f"| {label}: lines/s | {f(e['lines_per_second'], '{:,.0f}')} | |")
-        rows.append(f"| {label}: per stage (median), s | " + ", ".join(f"{k} {v['median']:.1f}" for k, v in e["stage_seconds"].items()) + " | |")
+        rows.append(f"| {label}: per stage (median), s | " + ", ".join(f"{k} {v['median']:.1f}" for k, v in sorted(e["stage_seconds"].items(), key=by_stage)) + " | |")
         rows.append(f"| {label}: driver peak RSS (JVM + Python; heap {e.get('driver_memory', '2g')}), GiB | "
                     f"{e['driver_peak_rss']['total_bytes'] / 2**30:.2f} | "
                     + ("< 2 |" if label == "5m" else "|"))

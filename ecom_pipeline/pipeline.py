@@ -313,7 +313,9 @@ def checked_scratch_table(t: Tables, run_date: date) -> str:
     "The scratch table of a run date's checked lines (one per date: the run's claim makes it the run's own)."
     return t.name("processed", f"scratch_checked_lines_{run_date:%Y%m%d}")
 
-def _silver_from_checked(spark, cfg, run_date, run_id, logged_at, summary, sources, checked, retry):
+def _silver_from_checked(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
+                         summary: RunSummary, sources: list, checked: DataFrame, retry):
+    "`build_silver` on the checked day read back from its scratch table: count, quarantine, dimensions, MERGE."
     t = cfg.tables
     # one pass over the day for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
     ok = F.size("_errors") == 0
