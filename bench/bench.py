@@ -207,7 +207,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small sizes and one repetition, to try the benchmark itself (minutes)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each figure (default 3)")
     ap.add_argument("--sections", default=",".join(SECTIONS),
-                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all, in that order)")
+                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all, in that order); the sections not "
+                    "run keep their figures from bench/results/latest.json, marked with the commit they measured")
     ap.add_argument("--heap-5m", default="768m", help="driver heap (ECOM_DRIVER_MEMORY) of the 5M section, whose figure is the "
                     "driver's peak RSS: does the driver stay within a small heap when the day grows 5x? (default 768m; the "
                     "other sections use $ECOM_DRIVER_MEMORY or 2g)")
