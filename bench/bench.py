@@ -150,7 +150,13 @@ def spawn(spec: dict, timeout: int=7200) -> dict:
                        timeout=timeout, env=env, cwd=ROOT)
     line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith(MARK)), None)
     if p.returncode != 0 or line is None:
-        raise RuntimeError(f"bench worker {spec['kind']} failed (exit {p.returncode}):\n{p.stderr[-4000:]}")
+        log = RESULTS/f"worker-{spec['kind']}-failed.log"
+        RESULTS.mkdir(parents=True, exist_ok=True); log.write_text(p.stderr)
+        # the exception lines (Python's and the JVM's "Caused by"), not the frames: the cause is rarely in the last lines
+        causes = [l for l in p.stderr.splitlines() if not l.lstrip().startswith(("at ", "...")) and
+                  ("Error" in l or "Exception" in l or "Caused by" in l)]
+        raise RuntimeError(f"bench worker {spec['kind']} failed (exit {p.returncode}); whole stderr in {log}:\n"
+                           + "\n".join(causes[:15])[:4000] + "\n...\n" + p.stderr[-1500:])
     return json.loads(line[len(MARK):])
 
 def say(msg: str): print(f"[bench {time.time() - T_START:7.0f}s] {msg}", file=sys.stderr, flush=True)
