@@ -12,13 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write, scratch_table
+from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write
 from .landing import day_folder, open_store
 from functools import reduce
 from .sources import DIALECTS, KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_header
 from .bronze import append_bronze, bronze_columns, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
-from .silver import SILVER_COLUMNS, clean_orders, create_silver, is_blank, is_latest_version, merge_silver, month_predicate, stage_orders
+from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, is_blank, merge_silver, month_predicate, stage_orders
 from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, DAILY_CUSTOMER_SALES_COLUMNS, SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value,
                                 refresh_daily_customer_sales,
                                 refresh_promotion_performance, refresh_sales_metrics)
@@ -31,9 +31,9 @@ from .alerts import AlertConfig, compose_alert, send_alert
 __all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
            'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
            'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'day_sources',
-           'checked_day', 'build_silver', 'checked_scratch_table', 'previous_versions', 'day_lines', 'day_customers',
-           'build_gold', 'record_run', 'up_to_date', 'record_quality', 'claim_run_date', 'release_claim',
-           'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
+           'checked_day', 'build_silver', 'previous_versions', 'day_lines', 'day_customers', 'build_gold', 'record_run',
+           'up_to_date', 'record_quality', 'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed',
+           'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
@@ -297,27 +297,13 @@ def checked_day(spark: SparkSession, cfg: PipelineConfig, run_date: date,
     return reduce(lambda a, b: a.unionByName(b), out)
 
 def build_silver(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
-                 summary: RunSummary, log=print):
-    "Check, quarantine, dedupe and MERGE the day's bronze lines (staged and checked once, into a scratch table)."
+                 summary: RunSummary, log=print) -> DataFrame:
+    "Check, quarantine, dedupe and MERGE the day's bronze lines; return the merged order lines."
     t, retry = cfg.tables, _retry(cfg, log)
     sources = day_sources(spark, t, run_date)
-    # all-empty lines of sources that skip them: counted at ingestion, not order lines
-    checked = checked_day(spark, cfg, run_date, sources).where(~F.col("_blank"))
-    # the latest version of each valid order line, marked while the day is sorted anyway: the MERGE sources need no window
-    checked = checked.withColumn("_latest", is_latest_version("ingested_at", among=F.size("_errors") == 0))
-    # the count, the quarantine, previous versions and two MERGE sources read the checked day: computed once
-    with scratch_table(spark, checked_scratch_table(t, run_date), checked) as checked:
-        _silver_from_checked(spark, cfg, run_date, run_id, logged_at, summary, sources, checked, retry)
-
-def checked_scratch_table(t: Tables, run_date: date) -> str:
-    "The scratch table of a run date's checked lines (one per date: the run's claim makes it the run's own)."
-    return t.name("processed", f"scratch_checked_lines_{run_date:%Y%m%d}")
-
-def _silver_from_checked(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, logged_at: datetime,
-                         summary: RunSummary, sources: list, checked: DataFrame, retry):
-    "`build_silver` on the checked day read back from its scratch table: count, quarantine, dimensions, MERGE."
-    t = cfg.tables
+    checked = checked_day(spark, cfg, run_date, sources)
     # one pass over the day for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
+    checked = checked.where(~F.col("_blank")) # all-empty lines of sources that skip them: counted at ingestion, not order lines
     ok = F.size("_errors") == 0
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))
     groups = (checked.groupBy(F.when(ok, F.to_date("order_ts")).alias("order_date"))
@@ -344,7 +330,7 @@ def _silver_from_checked(spark: SparkSession, cfg: PipelineConfig, run_date: dat
             f"fix and land the files again, or rerun with a higher --max-quarantine-rate to accept them")
         e.headline = f"{rate:.1%} rows quarantined"
         raise e
-    lines = clean_orders(valid.where("_latest")).withColumn("run_id", F.lit(run_id))
+    lines = dedupe_lines(clean_orders(valid).withColumn("run_id", F.lit(run_id)))
     per_date = [g for g in groups if g["order_lines"]]
     summary.order_lines = sum(g["order_lines"] for g in per_date)
     summary.order_dates = sorted(g.order_date for g in per_date)
@@ -369,6 +355,7 @@ def _silver_from_checked(spark: SparkSession, cfg: PipelineConfig, run_date: dat
             summary.rows_inserted, summary.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
         retry(lambda: refresh_products(spark, t, day_lines(spark, cfg, summary), logged_at, reprice), "processed.products")
     elif reprice: retry(lambda: refresh_products(spark, t, None, logged_at, reprice=True), "processed.products")
+    return lines
 
 def previous_versions(spark: SparkSession, t: Tables, lines: DataFrame, sources: list) -> list:
     "Order date, source and customer of the stored versions of `lines` of these sources (all partitions; the key column only)."
@@ -510,7 +497,7 @@ class DailyRun:
         self.alerts = alerts if alerts is not None else AlertConfig.from_env()
         self.run_id = run_id or new_run_id(self.run_date)
         self.s = RunSummary(self.run_id, self.run_date, cfg.source_root, started_at=_now(), environment=environment)
-        self.t0, self.finished = time.time(), False
+        self.lines, self.t0, self.finished = None, time.time(), False
 
     # -- state between stages -------------------------------------------------------------------------------------
     def _load(self, stage: str):
@@ -608,7 +595,7 @@ class DailyRun:
     def _silver(self):
         if self.s.up_to_date_by: return
         with _timed(self.s, "silver", self.log):
-            build_silver(self.spark, self.cfg, self.run_date, self.run_id, self.s.started_at, self.s, self.log)
+            self.lines = build_silver(self.spark, self.cfg, self.run_date, self.run_id, self.s.started_at, self.s, self.log)
 
     def _gold(self):
         if self.s.up_to_date_by: return

@@ -13,7 +13,7 @@ from .sources import FIELDS, SourceDialect, KAGGLE_ECOMMERCE, bronze_name, bronz
 # %% auto #0
 __all__ = ['SILVER_COLUMNS', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate', 'clean_id',
            'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
-           'clean_orders', 'is_latest_version', 'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
+           'clean_orders', 'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -177,18 +177,11 @@ def clean_orders(valid: DataFrame) -> DataFrame:
 
 
 # %% ../nbs/20_silver.ipynb #a60c1356
-def is_latest_version(ingested_at: str="bronze_ingested_at", # the column of the bronze ingestion time
-                      among: Column|None=None, # rank only the rows where this is true (e.g. the valid ones); None: all
-                     ) -> Column:
-    "True for the latest version of each order line (by landing date, file, ingestion, line); a window column."
-    w = Window.partitionBy("order_line_key", *([among] if among is not None else [])).orderBy(
-        F.desc("landing_date"), F.desc("source_file"), F.desc(ingested_at), F.desc("line_number"))
-    first = F.row_number().over(w) == 1
-    return first if among is None else first & among
-
 def dedupe_lines(df: DataFrame) -> DataFrame:
-    "Latest version of each order line: one row per `order_line_key`."
-    return df.withColumn("_latest", is_latest_version()).where("_latest").drop("_latest")
+    "Latest version of each order line: one row per `order_line_key`, by landing date, file, ingestion, line."
+    w = Window.partitionBy("order_line_key").orderBy(F.desc("landing_date"), F.desc("source_file"),
+                                                     F.desc("bronze_ingested_at"), F.desc("line_number"))
+    return df.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 # %% ../nbs/20_silver.ipynb #08ce50a6
 def create_silver(spark: SparkSession, tables: Tables):
