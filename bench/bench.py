@@ -276,7 +276,7 @@ def main(argv=None):
         if "5m" in t: res["driver_peak_rss_gib_5m"] = t["5m"]["driver_peak_rss"]["total_bytes"] / 2**30
         h = res.get("history", {})
         if "30" in h and "365" in h: res["history_ratio_365_vs_30"] = h["365"]["run_seconds"]["median"] / h["30"]["run_seconds"]["median"]
-        res["sections_done"] = [x for x in sections if x in res or x in t or (x == "history" and len(h) == 2)]
+        res["sections_done"] = [x for x in sections if has_section(res, x)]
         res["total_seconds"] = time.time() - T_START
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS/("quick.json" if a.quick else "latest.json")).write_text(json.dumps(res, indent=1, sort_keys=True, default=str) + "\n")
@@ -370,14 +370,18 @@ def write_readme(res: dict, table: str):
                        or f"(run in progress or stopped; sections done: {', '.join(res.get('sections_done', [])) or 'none'})") + "\n")
     readme.write_text(head + body + end + rest.split(end, 1)[1])
 
+def has_section(res: dict, s: str) -> bool:
+    "Whether `res` holds the figures of section `s`."
+    if s in ("overhead", "layout"): return s in res
+    if s == "history": return len(res.get("history", {})) == 2
+    return s in res.get("throughput", {})
+
 def provenance_line(res: dict) -> str:
     "Which commit each section was measured on, when they differ."
     by = {}
-    have = lambda s: s in res if s in ("overhead", "layout") else len(res.get("history", {})) == 2 if s == "history" \
-        else s in res.get("throughput", {})
     prov = res.get("provenance", {})
     for s, p in ((s, prov[s]) for s in SECTIONS if s in prov):
-        if have(s): by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
+        if has_section(res, s): by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
     if len(by) < 2: return ""
     return " Sections by the code they measured: " + "; ".join(f"{', '.join(v)} on {k}" for k, v in by.items()) + "."
 
