@@ -17,7 +17,7 @@ help:
 	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, new-process catalog, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance; concurrent runs, SMTP and SES alerts, dimensions, a bad reference file (~38 min)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
-	@echo "make bench       the benchmark (not part of make test, about an hour): results in bench/results/latest.json and bench/README.md"
+	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
 	@echo "make setup       create .venv, install the pinned dependencies and the git hooks (done by demo and test)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"

@@ -16,7 +16,7 @@ Every Spark measurement runs in a worker process of its own (`bench.py _worker S
 its peak RSS are its own. Results: bench/results/latest.json and the table in bench/README.md.
 """
 from __future__ import annotations
-import argparse, json, os, shutil, statistics, subprocess, sys, time
+import argparse, json, os, shutil, statistics, subprocess, sys, threading, time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,6 +24,7 @@ T_START = time.time()
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT/"bench"/"results"
 MARK = "BENCH_RESULT "
+PROGRESS = "BENCH_PROGRESS " # a worker's stderr lines that the benchmark shows as they come
 
 # ---------------------------------------------------------------------------------------------------------------- workers
 def _descendants(pid: int) -> list[int]:
@@ -48,6 +49,10 @@ def driver_peak_rss() -> dict:
     "Peak RSS of this Python process and of the driver JVM it started (local mode: the JVM is the driver)."
     py, jvm = _hwm(os.getpid()), sum(_hwm(p) for p in _descendants(os.getpid()))
     return {"python_bytes": py, "jvm_bytes": jvm, "total_bytes": py + jvm}
+
+def progress(msg: str):
+    "A worker's progress line: `spawn` shows it while the worker runs (a 5M section runs 40 minutes in one worker)."
+    print(PROGRESS + msg, file=sys.stderr, flush=True)
 
 def _spark(wh: str):
     from ecom_pipeline.spark import get_spark
@@ -94,14 +99,17 @@ def worker(spec: dict) -> dict:
     if kind == "throughput": # days of N lines, each in its own month, into existing tables; then the bare floor
         spark = _spark(wh)
         runs, floors = [], []
-        for d, files in zip(spec["days"], spec["files"]):
+        for i, (d, files) in enumerate(zip(spec["days"], spec["files"]), 1):
             runs.append(_run(spark, spec["root"], wh, date.fromisoformat(d)))
             if spec.get("floor"): floors.append(floor(spark, files, str(Path(wh)/f"_floor_{d}")))
+            progress(f"day {i}/{len(spec['days'])}: {runs[-1]['lines']:,} lines in {runs[-1]['seconds']:.1f} s"
+                     + (f", bare floor {floors[-1]['seconds']:.1f} s" if floors else ""))
         return {"runs": runs, "floors": floors, "rss": driver_peak_rss(),
                 "gold": gold_totals(spark, [date.fromisoformat(d) for d in spec["days"]]) if spec.get("gold") else None}
     if kind == "history": # one landing day holding N days of order history, then new days one by one
         spark = _spark(wh)
         build = _run(spark, spec["root"], wh, date.fromisoformat(spec["history_day"]))
+        progress(f"history built: {build['lines']:,} lines in {build['seconds']:.1f} s")
         from ecom_pipeline.config import Tables
         t = Tables("spark_catalog")
         runs = []
@@ -110,12 +118,16 @@ def worker(spec: dict) -> dict:
             r["merge"] = _merge_metrics(spark, t.orders_cleaned)
             r["silver_files"] = _files(spark, t.orders_cleaned)["files"]
             runs.append(r)
+            progress(f"new day {len(runs)}/{len(spec['days'])}: {r['seconds']:.1f} s")
         return {"build": build, "runs": runs, "silver_rows": spark.table(t.orders_cleaned).count()}
     if kind == "layout": # 30 daily runs, then OPTIMIZE
         spark = _spark(wh)
         from ecom_pipeline.config import PipelineConfig
         from ecom_pipeline.maintenance import maintain
-        runs = [_run(spark, spec["root"], wh, date.fromisoformat(d)) for d in spec["days"]]
+        runs = []
+        for d in spec["days"]:
+            runs.append(_run(spark, spec["root"], wh, date.fromisoformat(d)))
+            if len(runs) % 10 == 0 or len(runs) == len(spec["days"]): progress(f"{len(runs)}/{len(spec['days'])} daily runs")
         cfg = PipelineConfig(source_root=spec["root"], warehouse=wh)
         before = _files(spark, cfg.tables.orders_cleaned)
         t0 = time.time()
@@ -145,18 +157,29 @@ def gold_totals(spark, days: list[date]) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------------- driver
 def spawn(spec: dict, timeout: int=7200) -> dict:
+    "Run one worker process; its progress lines are shown as they come, its result is the last MARK line of stdout."
     env = {**os.environ, "ECOM_DRIVER_MEMORY": spec.get("driver_memory") or os.environ.get("ECOM_DRIVER_MEMORY", "2g")}
-    p = subprocess.run([sys.executable, __file__, "_worker", json.dumps(spec)], capture_output=True, text=True,
-                       timeout=timeout, env=env, cwd=ROOT)
-    line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith(MARK)), None)
+    p = subprocess.Popen([sys.executable, __file__, "_worker", json.dumps(spec)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    out, err, timed_out = [], [], []
+    reader = threading.Thread(target=lambda: out.extend(p.stdout), daemon=True)
+    killer = threading.Timer(timeout, lambda: (timed_out.append(True), p.kill()))
+    reader.start(); killer.start()
+    for l in p.stderr:
+        err.append(l)
+        if l.startswith(PROGRESS): say("    " + l[len(PROGRESS):].rstrip())
+    p.wait(); killer.cancel(); reader.join()
+    stdout, stderr = "".join(out), "".join(err)
+    line = next((l for l in reversed(stdout.splitlines()) if l.startswith(MARK)), None)
     if p.returncode != 0 or line is None:
         log = RESULTS/f"worker-{spec['kind']}-failed.log"
-        RESULTS.mkdir(parents=True, exist_ok=True); log.write_text(p.stderr)
+        RESULTS.mkdir(parents=True, exist_ok=True); log.write_text(stderr)
         # the exception lines (Python's and the JVM's "Caused by"), not the frames: the cause is rarely in the last lines
-        causes = [l for l in p.stderr.splitlines() if not l.lstrip().startswith(("at ", "...")) and
+        causes = [l for l in stderr.splitlines() if not l.lstrip().startswith(("at ", "...")) and
                   ("Error" in l or "Exception" in l or "Caused by" in l)]
-        raise RuntimeError(f"bench worker {spec['kind']} failed (exit {p.returncode}); whole stderr in {log}:\n"
-                           + "\n".join(causes[:15])[:4000] + "\n...\n" + p.stderr[-1500:])
+        why = f"killed after {timeout} s" if timed_out else f"exit {p.returncode}"
+        raise RuntimeError(f"bench worker {spec['kind']} failed ({why}); whole stderr in {log}:\n"
+                           + "\n".join(causes[:15])[:4000] + "\n...\n" + stderr[-1500:])
     return json.loads(line[len(MARK):])
 
 def say(msg: str): print(f"[bench {time.time() - T_START:7.0f}s] {msg}", file=sys.stderr, flush=True)
@@ -269,6 +292,7 @@ def main(argv=None):
         shutil.rmtree(work/f"t{label}", ignore_errors=True)
         save()
 
+    timed_until = [T_START]
     def save():
         "Write what is measured so far (a long run that is stopped keeps its figures)."
         t = res.get("throughput", {})
@@ -278,6 +302,9 @@ def main(argv=None):
         if "30" in h and "365" in h: res["history_ratio_365_vs_30"] = h["365"]["run_seconds"]["median"] / h["30"]["run_seconds"]["median"]
         res["sections_done"] = [x for x in sections if has_section(res, x)]
         res["total_seconds"] = time.time() - T_START
+        for x in res["sections_done"]: # save() runs after each section: what it took is the time since the last one ended
+            if "seconds" not in res["provenance"][x]:
+                res["provenance"][x]["seconds"], timed_until[0] = time.time() - timed_until[0], time.time()
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS/("quick.json" if a.quick else "latest.json")).write_text(json.dumps(res, indent=1, sort_keys=True, default=str) + "\n")
         if not a.quick: write_readme(res, summary_table(res))
@@ -342,7 +369,7 @@ def carry_forward(res: dict, sections: list, quick: bool, reps: int):
     """A run of some sections keeps the other sections' figures of bench/results/latest.json, each marked with the commit
     and date it was measured on (`provenance`), so that one section can be measured again without the whole 100 minutes."""
     now = {"commit": code_version(), "date": time.strftime("%Y-%m-%d", time.gmtime()), "reps": reps}
-    for s in sections: res["provenance"][s] = now
+    for s in sections: res["provenance"][s] = dict(now) # each gets its own "seconds" when it is done
     prev_file = RESULTS/"latest.json"
     if quick or set(sections) == set(SECTIONS) or not prev_file.exists(): return
     prev = json.loads(prev_file.read_text())
@@ -364,11 +391,16 @@ def write_readme(res: dict, table: str):
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     head, rest = text.split(start, 1)
     body = (f"{start}\nMeasured by `make bench` on {res['machine']['cores']} cores, Python {res['machine']['python']}, "
-            f"{res['reps']} repetitions, {res['total_seconds'] / 60:.0f} minutes in all (`bench/results/latest.json`)."
+            f"{res['reps']} repetitions, {measuring_seconds(res) / 60:.0f} minutes in all (`bench/results/latest.json`)."
             + provenance_line(res) + "\n\n"
             + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in res.get("targets", {}).items())
                        or f"(run in progress or stopped; sections done: {', '.join(res.get('sections_done', [])) or 'none'})") + "\n")
     readme.write_text(head + body + end + rest.split(end, 1)[1])
+
+def measuring_seconds(res: dict) -> float:
+    "What the figures in `res` took to measure: the sum of its sections' times when they are known (some may be carried)."
+    held = [res["provenance"].get(s, {}) for s in SECTIONS if has_section(res, s)]
+    return sum(p["seconds"] for p in held) if held and all("seconds" in p for p in held) else res["total_seconds"]
 
 def has_section(res: dict, s: str) -> bool:
     "Whether `res` holds the figures of section `s`."

@@ -1,6 +1,7 @@
 """The benchmark's bookkeeping (no Spark): a run of some sections keeps the other sections' figures of
-bench/results/latest.json, each marked with the commit it measured, and the README line says which is which."""
-import json, sys
+bench/results/latest.json, each marked with the commit it measured, and the README line says which is which; a worker's
+progress is shown while it runs, and a failed worker's cause is found in its stderr."""
+import json, sys, textwrap, time
 from pathlib import Path
 import pytest
 
@@ -21,7 +22,7 @@ def previous_run() -> dict:
                         for k, secs in (("30", 20.0), ("365", 25.0))},
             "layout": {"daily_runs": 30, "before": {"files": 30, "median_file_bytes": 1000},
                        "after": {"files": 1, "median_file_bytes": 30000}},
-            "provenance": {s: {"commit": "abc1234", "date": "2026-11-28", "reps": 3} for s in bench.SECTIONS}}
+            "provenance": {s: {"commit": "abc1234", "date": "2026-11-28", "reps": 3, "seconds": 600.0} for s in bench.SECTIONS}}
 
 @pytest.fixture()
 def results(tmp_path, monkeypatch):
@@ -59,3 +60,55 @@ def test_the_table_lists_sizes_in_order_whatever_was_carried(results):
     res["throughput"]["100k"] = previous_run()["throughput"]["100k"]
     rows = [r for r in bench.summary_table(res).splitlines() if ": run, s" in r]
     assert [r.split(":")[0] for r in rows] == ["| 100k", "| 1m", "| 5m"]
+
+def test_the_minutes_in_all_are_those_of_the_figures_held_not_of_the_last_run(results):
+    res = fresh()
+    bench.carry_forward(res, ["1m"], quick=False, reps=3)
+    res["throughput"]["1m"], res["total_seconds"] = previous_run()["throughput"]["1m"], 905.0
+    res["provenance"]["1m"]["seconds"] = 900.0
+    assert bench.measuring_seconds(res) == 5 * 600.0 + 900.0 # five sections carried, one measured now
+    del res["provenance"]["layout"]["seconds"] # a section carried from a results file that did not time it
+    assert bench.measuring_seconds(res) == 905.0 # then only this run's time can be said
+
+def fake_worker(tmp_path, monkeypatch, body: str):
+    "spawn() runs `python bench.py _worker SPEC`: point it at a script of a few lines instead (no Spark)."
+    script = tmp_path/"fake_worker.py"
+    script.write_text(f"import sys, time\nPROGRESS, MARK = {bench.PROGRESS!r}, {bench.MARK!r}\n" + textwrap.dedent(body))
+    monkeypatch.setattr(bench, "__file__", str(script))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path/"results")
+
+def test_a_workers_progress_is_shown_while_it_runs(tmp_path, monkeypatch):
+    fake_worker(tmp_path, monkeypatch, """
+        print("WARN a Spark log line", file=sys.stderr, flush=True)
+        print(PROGRESS + "day 1/2: 10 lines", file=sys.stderr, flush=True)
+        time.sleep(1.5)
+        print(PROGRESS + "day 2/2: 20 lines", file=sys.stderr, flush=True)
+        print("not the result")
+        print(MARK + '{"runs": 2}')
+    """)
+    shown = []
+    monkeypatch.setattr(bench, "say", lambda m: shown.append((time.monotonic(), m)))
+    assert bench.spawn({"kind": "throughput"}) == {"runs": 2}
+    done = time.monotonic()
+    assert [m.strip() for _, m in shown] == ["day 1/2: 10 lines", "day 2/2: 20 lines"] # the Spark log is not shown
+    assert done - shown[0][0] >= 1.0 # the first line came a second and a half before the worker ended, not with it
+
+def test_a_failed_worker_keeps_its_stderr_and_names_the_cause(tmp_path, monkeypatch):
+    fake_worker(tmp_path, monkeypatch, """
+        print(PROGRESS + "day 1/3: 10 lines", file=sys.stderr, flush=True)
+        print("Caused by: java.lang.OutOfMemoryError: GC overhead limit exceeded", file=sys.stderr)
+        print("\\tat org.apache.parquet.Writer.write(Writer.java:1)\\n" * 200, file=sys.stderr)
+        sys.exit(1)
+    """)
+    with pytest.raises(RuntimeError) as e:
+        bench.spawn({"kind": "throughput"})
+    assert "(exit 1)" in str(e.value) and "OutOfMemoryError: GC overhead limit exceeded" in str(e.value)
+    log = (tmp_path/"results"/"worker-throughput-failed.log").read_text()
+    assert log.count("Writer.java:1") == 200 and "day 1/3" in log
+
+def test_a_worker_past_its_timeout_is_killed(tmp_path, monkeypatch):
+    fake_worker(tmp_path, monkeypatch, "time.sleep(60)\n")
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="killed after 1 s"):
+        bench.spawn({"kind": "history"}, timeout=1)
+    assert time.monotonic() - t0 < 30
