@@ -53,7 +53,7 @@ lint: setup
 	$(BIN)/ruff check ecom_pipeline tests tools bench
 
 # The benchmark: throughput, fixed overhead, growth with history, layout; ratios to a bare Spark floor and to DuckDB.
-# Not part of make test. `make bench ARGS=--quick` tries it on small sizes in a few minutes.
+# Not part of make test. `make bench ARGS=--quick` tries it on small sizes, once each (about 20 minutes).
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) settings.ini
 	$(BIN)/pip install -q -e ".[dev,local,bench]"

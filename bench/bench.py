@@ -338,9 +338,9 @@ def main(argv=None):
 
     # 6. layout after 30 daily runs
     if "layout" in sections:
-        say("layout: 30 daily runs, then OPTIMIZE")
-        root = work/"layout"/"landing"; wh = str(work/"layout"/"wh")
         days = [date(2021, 3, 1) + timedelta(days=i) for i in range(30 if not a.quick else 8)]
+        say(f"layout: {len(days)} daily runs, then OPTIMIZE")
+        root = work/"layout"/"landing"; wh = str(work/"layout"/"wh")
         generate_day(root, days[0], 2_000 if not a.quick else 300, 9, days=len(days))
         r = spawn({"kind": "layout", "warehouse": wh, "root": str(root), "days": [d.isoformat() for d in days]})
         res["layout"] = {"daily_runs": len(days), "before": r["before"], "after": r["after"], "optimize_seconds": r["optimize_seconds"],
