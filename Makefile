@@ -1,5 +1,6 @@
 # ecom_pipeline: `make demo` and `make test` are the two commands; the rest are their parts.
-# Everything is installed from the project's own files: Python packages pinned in settings.ini into .venv,
+# Everything is installed from the project's own files: Python packages in the ranges of settings.ini at the exact
+# versions of constraints.txt into .venv,
 # the Delta Lake jars from Maven Central into ~/.cache/ecom_pipeline on first use.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
+.PHONY: lock deploy-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
@@ -19,17 +20,18 @@ help:
 	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
 	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
-	@echo "make setup       create .venv, install the pinned dependencies and the git hooks (done by demo and test)"
+	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt and the git hooks (done by demo and test)"
+	@echo "make lock        write constraints.txt again from the ranges in settings.ini (a new venv with every extra, frozen)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
 	@echo "make screenshots README pictures of the demo dashboard (after make demo)"
 	@echo "make clean       remove lakehouse/ (the local warehouse and landing folder) and test artifacts"
 
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py constraints.txt
 	@command -v java >/dev/null 2>&1 || { echo "ecom_pipeline needs Java 17+ for Spark, and no 'java' is on PATH: install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless)." >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "ecom_pipeline needs Python 3.10+, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
-	$(BIN)/pip install -q -e ".[dev,local]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,local,clv]"
 	@touch $(STAMP)
 
 setup: $(STAMP) hooks
@@ -55,8 +57,8 @@ lint: setup
 # The benchmark: throughput, fixed overhead, growth with history, layout; ratios to a bare Spark floor and to DuckDB.
 # Not part of make test. `make bench ARGS=--quick` tries it on small sizes, once each (about 20 minutes).
 BENCH_STAMP := $(VENV)/.bench-installed
-$(BENCH_STAMP): $(STAMP) settings.ini
-	$(BIN)/pip install -q -e ".[dev,local,bench]"
+$(BENCH_STAMP): $(STAMP) settings.ini constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,local,clv,bench]"
 	@touch $(BENCH_STAMP)
 
 bench: setup $(BENCH_STAMP)
@@ -116,6 +118,14 @@ slow-test: setup
 # 127.0.0.1; gold must equal a local[2] run on the same input.
 cluster-test: setup
 	$(BIN)/pytest -m cluster -s tests/test_cluster.py
+
+# constraints.txt again from the ranges of settings.ini: a new virtual environment with every extra, frozen.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q --upgrade pip setuptools wheel
+	.venv-lock/bin/pip install -q -e ".[dev,local,clv,bench]"
+	{ sed -n '1,3p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e '; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .venv-lock
+	@echo "lock: constraints.txt written; run make setup to install it"
 
 clean:
 	rm -rf lakehouse test-artifacts spark-warehouse metastore_db derby.log

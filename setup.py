@@ -29,6 +29,7 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
 local_requirements = shlex.split(cfg.get('local_requirements') or '')
 bench_requirements = shlex.split(cfg.get('bench_requirements') or '')
+clv_requirements = shlex.split(cfg.get('clv_requirements') or '')
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -42,7 +43,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require = { 'dev': dev_requirements, 'local': local_requirements, 'bench': bench_requirements },
+    extras_require = { 'dev': dev_requirements, 'local': local_requirements, 'clv': clv_requirements, 'bench': bench_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -12,7 +12,7 @@ from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, Pipeline
 
 # %% auto #0
 __all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_dashboard',
-           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main']
+           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -316,3 +316,9 @@ def main(argv: list[str]|None=None) -> int:
         first = msg.split(" JVM stacktrace:")[0][:500]
         _say(f"ecom-pipeline {a.command}: FAILED: {type(e).__name__}: {first}")
         return 1
+
+def console(argv: list[str]|None=None):
+    "The `ecom-pipeline` console script and Databricks `python_wheel_task` entry point: a failure raises `SystemExit(code)`."
+    # a wheel task calls the entry point and ignores what it returns: only an exception fails the task
+    code = main(argv)
+    if code: raise SystemExit(code)
