@@ -70,7 +70,7 @@ def compose_alert(s, # the run's `RunSummary`
     lines += ["Figures:",
               f"  files found {s.files_found}, new {s.files_new}, rejected {s.unreadable_files}",
               f"  lines read {s.lines_read:,}; bronze lines of the day {s.bronze_rows:,}; quarantined {s.quarantined:,}{rate}",
-              f"  order lines to silver {s.order_lines:,}; net revenue of the refreshed dates {s.net_revenue:,.2f}", "",
+              f"  order lines to silver {s.order_lines:,}; net revenue of the refreshed dates {s.net_revenue:,.2f} {s.reporting_currency}", "",
               "Where to look:",
               f"  SELECT * FROM {tables.name('logs', 'pipeline_runs')} WHERE run_id = '{s.run_id}'",
               f"  SELECT rule, count(*) FROM {tables.etl_errors} WHERE landing_date = DATE'{s.run_date}' GROUP BY rule",

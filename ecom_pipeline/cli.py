@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Daily e-commerce order CSVs (s3://bucket/raw/ecommerce_sales/YYYY/MM/DD/ or a local folder) into bronze, silver "
         "and gold Delta Lake tables, with quality rules and quarantine.",
         epilog="Environment: ECOM_SOURCE_ROOT, ECOM_WAREHOUSE, ECOM_CATALOG, ECOM_SOURCE_TZ, AWS_ENDPOINT_URL (S3-compatible "
-               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY, ECOM_DRIVER_JAVA_OPTIONS; quality and alerts: ECOM_MAX_QUARANTINE_RATE, ECOM_ON_NO_DATA, "
+               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY, ECOM_DRIVER_JAVA_OPTIONS, ECOM_REPORTING_CURRENCY (gold's one currency, default USD); quality and alerts: ECOM_MAX_QUARANTINE_RATE, ECOM_ON_NO_DATA, "
                "ECOM_ANOMALY_K, ECOM_ANOMALY_MIN_HISTORY, ECOM_SMTP_HOST, ECOM_SMTP_PORT, ECOM_ALERT_FROM, ECOM_ALERT_EMAILS, "
                "ECOM_ALERT_TRANSPORT (smtp or ses).")
     p.add_argument("--version", action="version", version=f"ecom_pipeline {__version__}")
@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compute the customer summary frame from silver (one row per customer), fit BG/NBD + "
                                    "Gamma-Gamma (pymc-marketing) on it, and MERGE recency/frequency/monetary quintiles, "
                                    "predicted_purchases_12m and predicted_clv_12m into analytics.customer_lifetime_value. "
-                                   "Too few repeat customers, or a fit that does not converge, falls back to each customer's "
-                                   "net revenue of the last 12 months, with a warning; it never fails for that. The "
+                                   "Values are in the reporting currency ($ECOM_REPORTING_CURRENCY, default USD). A fit that cannot be trusted "
+                                   "falls back to each customer's net revenue of the last 12 months, with the reason in "
+                                   "clv_method_reason: too few repeat customers, history shorter than half the horizon, a parameter "
+                                   "at a bound, or a model that loses to the naive forecast on the last 90 days; it never fails for that. The "
                                    "score_customers task of the Databricks daily job runs this after the daily run.")
     s.add_argument("--as-of", type=_date_arg, default=None, metavar="D",
                    help="score as of this order date, YYYY-MM-DD (default: the last order date in customer_lifetime_value)")
@@ -248,7 +250,7 @@ def cmd_score_customers(a) -> int:
     if not spark.catalog.tableExists(t.customer_lifetime_value):
         raise FileNotFoundError(f"no table {t.customer_lifetime_value}: run the daily pipeline first (ecom-pipeline run or make demo)")
     ensure_tables(spark, t) # a lakehouse of an older release gains the score columns
-    print(score_customers(spark, t, a.as_of, a.discount_rate, a.min_repeat_customers, a.model, log=_say))
+    print(score_customers(spark, t, a.as_of, a.discount_rate, a.min_repeat_customers, a.model, log=_say, currency=cfg.reporting_currency))
     return 0
 
 # %% ../nbs/61_cli.ipynb #97dc8e66
@@ -274,7 +276,7 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
         print(s, flush=True); out.append(s)
     from ecom_pipeline.clv import score_customers
     _say("    scoring customers: RFM quintiles and predicted 12-month lifetime value (BG/NBD + Gamma-Gamma)")
-    print(score_customers(spark, cfg.tables, log=_say), flush=True)
+    print(score_customers(spark, cfg.tables, log=_say, currency=cfg.reporting_currency), flush=True)
     wh = Path(cfg.warehouse).resolve()
     t = cfg.tables
     print(f"\nDone in {time.time() - t0:.0f}s: {sum(s.lines_read for s in out):,} lines, {sum(s.quarantined for s in out):,} quarantined, "

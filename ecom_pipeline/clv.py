@@ -6,31 +6,35 @@
 from __future__ import annotations
 import dataclasses, logging, time, warnings
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import Tables
-from .gold import CLV_SCORE_COLUMNS, is_product_line, is_return_line
+from .gold import CLV_SCORE_COLUMNS, is_product_line, is_return_line, reporting_amount, reporting_rates, with_reporting_rate
 from .spark import merge_into
 
 # %% auto #0
-__all__ = ['MODEL_METHOD', 'HISTORICAL_METHOD', 'customer_summary', 'quintile', 'rfm_scores', 'ClvFitError', 'fit_purchase_model',
-           'fit_spend_model', 'simulate_customers', 'holdout_report', 'ClvPrediction', 'repeat_customers',
-           'predict_clv', 'ScoreSummary', 'score_customers']
+__all__ = ['MODEL_METHOD', 'HISTORICAL_METHOD', 'MIN_HISTORY_SHARE', 'HOLDOUT_DAYS', 'PARAM_RANGES', 'customer_summary',
+           'holdout_purchases', 'quintile', 'rfm_scores', 'ClvFitError', 'fit_purchase_model', 'fit_spend_model',
+           'simulate_customers', 'holdout_report', 'ClvPrediction', 'repeat_customers', 'history_days',
+           'params_out_of_range', 'predict_clv', 'ScoreSummary', 'score_customers']
 
 # %% ../nbs/31_clv.ipynb #aa39ad3d
 MODEL_METHOD, HISTORICAL_METHOD = "bgnbd_gamma_gamma", "historical_12m"
 
 # %% ../nbs/31_clv.ipynb #9e6bde48
-def customer_summary(silver: DataFrame, # order lines: customer_id, order_id, order_date, quantity, net_amount
+def customer_summary(silver: DataFrame, # order lines: customer_id, order_id, order_date, quantity, net_amount, fx_rate_to_usd
                      as_of: date, # the day the summary is taken at; later lines are left out
+                     currency: str="USD", # the reporting currency: every customer's money on one scale
+                     rates: DataFrame|None=None, # its `gold.reporting_rates` (None for USD)
                     ) -> DataFrame:
     "One row per known customer of a source: the BG/NBD and Gamma-Gamma inputs in days, lifetime orders and revenue, last-12-month revenue."
     known = F.col("customer_id").isNotNull() & is_product_line() # product lines of known customers
-    days = (silver.where(known & (F.col("order_date") <= F.lit(as_of)))
-            .groupBy("source_system", "customer_id", "order_date")
-            .agg(F.sum("net_amount").alias("day_net"), F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("day_orders"))
+    lines = (with_reporting_rate(silver.where(known & (F.col("order_date") <= F.lit(as_of))), currency, rates)
+             .withColumn("_net", reporting_amount("net_amount", currency)))
+    days = (lines.groupBy("source_system", "customer_id", "order_date")
+            .agg(F.sum("_net").alias("day_net"), F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("day_orders"))
             .withColumn("_buy", F.col("day_orders") > 0)) # a purchase day; a day of returns only is not one, its value still counts
     buy = lambda c: F.when(F.col("_buy"), F.col(c))
     g = days.groupBy("source_system", "customer_id").agg(
@@ -46,6 +50,12 @@ def customer_summary(silver: DataFrame, # order lines: customer_id, order_id, or
          .otherwise(F.lit(0)).cast("double").alias("monetary_value"),
         "lifetime_orders", F.col("lifetime_net_revenue").cast("decimal(18,2)").alias("lifetime_net_revenue"),
         F.coalesce("_last_365", F.lit(0)).cast("decimal(18,2)").alias("historical_value_12m"))
+
+def holdout_purchases(silver: DataFrame, cutoff: date, as_of: date) -> DataFrame:
+    "Purchase days of each known customer of a source after `cutoff`, up to `as_of`: `source_system, customer_id, holdout_purchases`."
+    buys = (F.col("customer_id").isNotNull() & is_product_line() & ~is_return_line()
+            & (F.col("order_date") > F.lit(cutoff)) & (F.col("order_date") <= F.lit(as_of)))
+    return silver.where(buys).groupBy("source_system", "customer_id").agg(F.countDistinct("order_date").alias("holdout_purchases"))
 
 # %% ../nbs/31_clv.ipynb #2b283145
 def quintile(values: pd.Series) -> pd.Series:
@@ -142,55 +152,94 @@ def holdout_report(customers: pd.DataFrame, # `simulate_customers` output, or an
                 naive_mae=float(np.abs(naive - actual).mean()), params=m.map_params, predicted=pred)
 
 # %% ../nbs/31_clv.ipynb #2c87c97c
+MIN_HISTORY_SHARE = 0.5 # the summary must span at least this share of the horizon
+HOLDOUT_DAYS = 90 # the holdout check predicts these last days from the days before them
+PARAM_RANGES = {"r": (1e-3, 1e3), "alpha": (1e-3, 1e5), "a": (1e-3, 1e3), "b": (1e-3, 1e3), # BG/NBD, in days
+                "gg_p": (1e-2, 1e3), "gg_q": (1 + 1e-3, 1e3), "gg_v": (1e-3, 1e7)} # Gamma-Gamma (q > 1: a finite mean spend)
+
 @dataclass
 class ClvPrediction:
-    "Per-customer predictions (customer_id, predicted_purchases_12m, predicted_clv_12m), how they were made, and why not the model."
+    "Per-customer predictions (customer_id, predicted_purchases_12m, predicted_clv_12m), how they were made, and why."
     frame: pd.DataFrame
     method: str
-    warning: str|None = None
+    warning: str|None = None # why not the model, when it is not
     params: dict = field(default_factory=dict)
     repeat_customers: int = 0 # customers with a repeat purchase and a positive mean value: what the spend model can use
+    reason: str = "" # why this method: the failed check, or the checks that the fit passed
+    diagnostics: dict = field(default_factory=dict) # the figures of each check
 
 def repeat_customers(summary: pd.DataFrame) -> int:
     "Customers of the summary frame with a repeat purchase and a positive mean repeat value."
     return int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum())
 
-def _historical(summary: pd.DataFrame, why: str) -> ClvPrediction:
+def history_days(summary: pd.DataFrame) -> int:
+    "Days the summary spans: from the earliest first purchase day to `as_of` (the largest `T`), both counted."
+    return int(summary["T"].max()) + 1 if len(summary) else 0
+
+def params_out_of_range(params: dict) -> list[str]:
+    "The fitted parameters at or beyond a bound of `PARAM_RANGES`, as `name=value outside [lo, hi]`."
+    out = []
+    for k, v in params.items():
+        lo, hi = PARAM_RANGES.get(k, (-np.inf, np.inf))
+        if not lo <= v <= hi: out.append(f"{k}={v:.3g} outside [{lo:g}, {hi:g}]")
+    return out
+
+def _historical(summary: pd.DataFrame, why: str, diagnostics: dict|None=None) -> ClvPrediction:
     frame = pd.DataFrame({"customer_id": summary["customer_id"], "predicted_purchases_12m": np.nan,
                           "predicted_clv_12m": summary["historical_value_12m"].astype("float64")})
     return ClvPrediction(frame, HISTORICAL_METHOD, f"{why}: predicted_clv_12m is the historical value of the last 12 months",
-                         repeat_customers=repeat_customers(summary))
+                         repeat_customers=repeat_customers(summary), reason=why, diagnostics=diagnostics or {})
 
 def predict_clv(summary: pd.DataFrame, # the customer summary frame (pandas), as `customer_summary` makes it
                 months: int=12, # the horizon
                 discount_rate: float=0.01, # monthly discount rate
                 min_repeat_customers: int=20, # fewer repeat customers than this: historical value
+                holdout: pd.DataFrame|None=None, # the summary at `HOLDOUT_DAYS` before as_of, with `holdout_purchases`: the holdout check
+                checks: bool=True, # False: use any fit that converges (to compare a fit with its checks)
                ) -> ClvPrediction:
     "BG/NBD + Gamma-Gamma lifetime value over `months`, discounted monthly; historical value (with the reason) when no fit can be trusted."
-    repeat = repeat_customers(summary)
+    repeat, span, horizon = repeat_customers(summary), history_days(summary), months * 30
+    diag = dict(customers=len(summary), repeat_customers=repeat, history_days=span, horizon_days=horizon)
     if repeat < min_repeat_customers:
-        return _historical(summary, f"only {repeat} repeat customers with a positive value, fewer than {min_repeat_customers}")
+        return _historical(summary, f"only {repeat} repeat customers with a positive value, fewer than {min_repeat_customers}", diag)
+    if checks and span < MIN_HISTORY_SHARE * horizon:
+        return _historical(summary, f"{span} days of history, less than {MIN_HISTORY_SHARE:.0%} of the {months}-month horizon "
+                                    f"({horizon} days): too short to identify when customers stop buying", diag)
     try:
         from pymc_marketing.clv import customer_lifetime_value
-    except ImportError as e: return _historical(summary, f"pymc-marketing is not installed ({e})")
+    except ImportError as e: return _historical(summary, f"pymc-marketing is not installed ({e})", diag)
     try:
         bg, gg = fit_purchase_model(summary), fit_spend_model(summary)
+        params = {**bg.map_params, **{f"gg_{k}": v for k, v in gg.map_params.items()}}
+        diag["params"] = params
+        if checks and (bad := params_out_of_range(params)):
+            return _historical(summary, f"the fit sits at a bound of its parameters ({', '.join(bad)}): the data cannot identify it", diag)
+        if checks and holdout is not None:
+            rep = holdout_report(holdout, HOLDOUT_DAYS)
+            diag["holdout"] = {k: rep[k] for k in ("customers", "predicted_total", "actual_total", "total_error", "mae", "naive_mae")}
+            if not rep["mae"] <= rep["naive_mae"]:
+                return _historical(summary, f"on the last {HOLDOUT_DAYS} days the model's error per customer ({rep['mae']:.3f} "
+                                            f"purchases) is above the naive rate forecast's ({rep['naive_mae']:.3f})", diag)
         data = summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].astype(
             {"frequency": "float64", "recency": "float64", "T": "float64"}).reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             spend = np.asarray(gg.expected_customer_spend(data=data)).squeeze()
-            purchases = np.asarray(bg.expected_purchases(data=data, future_t=months * 30)).squeeze()
+            purchases = np.asarray(bg.expected_purchases(data=data, future_t=horizon)).squeeze()
             clv = np.asarray(customer_lifetime_value(bg, data.assign(future_spend=spend), future_t=months,
                                                      discount_rate=discount_rate, time_unit="D")).squeeze()
-    except ClvFitError as e: return _historical(summary, str(e))
+    except ClvFitError as e: return _historical(summary, str(e), diag)
     except Exception as e: # a prediction that breaks on this data must not fail the run either
-        return _historical(summary, f"the CLV prediction failed: {type(e).__name__}: {str(e)[:300]}")
+        return _historical(summary, f"the CLV prediction failed: {type(e).__name__}: {str(e)[:300]}", diag)
     if not (np.isfinite(clv).all() and np.isfinite(purchases).all()):
-        return _historical(summary, "the fitted models gave non-finite predictions")
+        return _historical(summary, "the fitted models gave non-finite predictions", diag)
     frame = pd.DataFrame({"customer_id": data["customer_id"], "predicted_purchases_12m": np.atleast_1d(purchases),
                           "predicted_clv_12m": np.atleast_1d(clv)})
-    return ClvPrediction(frame, MODEL_METHOD, None, {**bg.map_params, **{f"gg_{k}": v for k, v in gg.map_params.items()}}, repeat)
+    h = diag.get("holdout")
+    why = (f"{repeat} repeat customers, {span} days of history, parameters inside their ranges, "
+           + (f"holdout error {h['mae']:.3f} vs naive {h['naive_mae']:.3f} purchases per customer" if h else
+              "no holdout check" + ("" if checks else " (checks off)")))
+    return ClvPrediction(frame, MODEL_METHOD, None, params, repeat, why, diag)
 
 # %% ../nbs/31_clv.ipynb #bc264b34
 @dataclass
@@ -204,14 +253,24 @@ class ScoreSummary:
     params: dict
     seconds: float
     by_source: dict = field(default_factory=dict) # source_system -> ScoreSummary, when more than one source was scored
+    reason: str = "" # why this method (`clv_method_reason`)
+    diagnostics: dict = field(default_factory=dict) # the figures of the trust checks
+    currency: str = "USD" # of predicted_clv_12m
     def __str__(self):
         if not self.customers: return "score_customers: no customers to score"
         if self.by_source:
             return (f"score_customers: {self.customers} customers of {len(self.by_source)} sources as of {self.as_of} in {self.seconds:.1f} s\n"
                     + "\n".join(f"  {s}: " + str(p).removeprefix("score_customers: ") for s, p in self.by_source.items()))
         p = ", ".join(f"{k}={v:.3g}" for k, v in self.params.items())
+        d, h = self.diagnostics, self.diagnostics.get("holdout")
+        checks = (f"\n  checks: {d.get('repeat_customers', self.repeat_customers)} repeat customers; {d['history_days']} days of history "
+                  f"for a {d['horizon_days']}-day horizon" + (f"; holdout {h['customers']} customers, predicted {h['predicted_total']:.0f} "
+                  f"purchases vs {h['actual_total']:.0f} actual, error per customer {h['mae']:.3f} vs naive {h['naive_mae']:.3f}" if h else "")
+                  if "history_days" in d else "")
         return (f"score_customers: {self.customers} customers as of {self.as_of} ({self.repeat_customers} repeat) with "
-                f"{self.method}{f' ({p})' if p else ''} in {self.seconds:.1f} s" + (f"\n  warning: {self.warning}" if self.warning else ""))
+                f"{self.method}{f' ({p})' if p else ''} in {self.seconds:.1f} s, values in {self.currency}" + checks
+                + (f"\n  why: {self.reason}" if self.reason and not self.warning else "")
+                + (f"\n  warning: {self.warning}" if self.warning else ""))
 
 def score_customers(spark: SparkSession, tables: Tables,
                     as_of: date|None=None, # default: the last order date in customer_lifetime_value
@@ -219,27 +278,39 @@ def score_customers(spark: SparkSession, tables: Tables,
                     min_repeat_customers: int=20,
                     model: str="bgnbd", # `bgnbd`, or `historical` to skip the fit
                     now: datetime|None=None, # clv_scored_at; default now (UTC)
-                    log=print) -> ScoreSummary:
+                    log=print,
+                    currency: str="USD", # the reporting currency of the values
+                    checks: bool=True, # the trust checks of `predict_clv`; False uses any fit that converges
+                   ) -> ScoreSummary:
     "RFM scores and predicted 12-month value of every customer, MERGEd into `customer_lifetime_value`; each source fitted on its own."
     if model not in ("bgnbd", "historical"): raise ValueError(f"model {model!r} must be 'bgnbd' or 'historical'")
     if not 0 <= discount_rate < 1: raise ValueError(f"discount_rate {discount_rate!r} must be in [0, 1) (0.01 is 1% a month)")
     started, now = time.monotonic(), now or datetime.now(timezone.utc).replace(tzinfo=None)
     as_of = as_of or spark.table(tables.customer_lifetime_value).agg(F.max("last_order_date")).first()[0]
-    if as_of is None: return ScoreSummary(None, 0, 0, None, None, {}, time.monotonic() - started)
-    summaries = customer_summary(spark.table(tables.orders_cleaned), as_of).toPandas() # one small row per customer
-    if summaries.empty: return ScoreSummary(as_of, 0, 0, None, None, {}, time.monotonic() - started)
+    if as_of is None: return ScoreSummary(None, 0, 0, None, None, {}, time.monotonic() - started, currency=currency)
+    silver, rates = spark.table(tables.orders_cleaned), reporting_rates(spark, tables, currency)
+    summaries = customer_summary(silver, as_of, currency, rates).toPandas() # one small row per customer
+    if summaries.empty: return ScoreSummary(as_of, 0, 0, None, None, {}, time.monotonic() - started, currency=currency)
+    # the holdout check needs, after the holdout is cut off, at least the history the fit itself needs
+    holdouts = {}
+    if model == "bgnbd" and checks and summaries["T"].max() + 1 >= HOLDOUT_DAYS + MIN_HISTORY_SHARE * 12 * 30:
+        cutoff = as_of - timedelta(days=HOLDOUT_DAYS)
+        cal = (customer_summary(silver, cutoff, currency, rates).join(holdout_purchases(silver, cutoff, as_of), ["source_system", "customer_id"], "left")
+               .fillna(0, ["holdout_purchases"]).toPandas()) # one small row per customer
+        holdouts = {s: h.sort_values("customer_id", ignore_index=True) for s, h in cal.groupby("source_system")}
     outs, parts = [], {}
-    # customers of two shops are different people with money in different currencies: one fit per source
+    # customers of two shops are different people: one fit per source
     for source, summary in sorted(summaries.groupby("source_system"), key=lambda kv: kv[0]):
         t0 = time.monotonic()
         summary = summary.sort_values("customer_id", ignore_index=True) # the same input order, the same fit
-        pred = (predict_clv(summary, 12, discount_rate, min_repeat_customers) if model == "bgnbd"
-                else _historical(summary, "model=historical"))
+        pred = (predict_clv(summary, 12, discount_rate, min_repeat_customers, holdouts.get(source), checks) if model == "bgnbd"
+                else _historical(summary, "asked for with model=historical"))
         if model == "historical": pred.warning = None
         if pred.warning: log(f"    warning: score_customers ({source}): {pred.warning}")
-        outs.append(rfm_scores(summary).merge(pred.frame, on="customer_id").assign(source_system=source, clv_method=pred.method))
+        outs.append(rfm_scores(summary).merge(pred.frame, on="customer_id").assign(source_system=source, clv_method=pred.method,
+                                                                                   clv_method_reason=pred.reason))
         parts[source] = ScoreSummary(as_of, len(summary), pred.repeat_customers, pred.method, pred.warning, pred.params,
-                                     time.monotonic() - t0)
+                                     time.monotonic() - t0, reason=pred.reason, diagnostics=pred.diagnostics, currency=currency)
     out = pd.concat(outs, ignore_index=True).assign(clv_as_of_date=as_of, clv_scored_at=now)
     out["predicted_purchases_12m"] = out["predicted_purchases_12m"].astype("float64")
     out["predicted_clv_12m"] = out["predicted_clv_12m"].astype("float64")
@@ -251,5 +322,4 @@ def score_customers(spark: SparkSession, tables: Tables,
     if len(parts) == 1: return dataclasses.replace(next(iter(parts.values())), seconds=time.monotonic() - started)
     methods = {p.method for p in parts.values()}
     return ScoreSummary(as_of, len(out), sum(p.repeat_customers for p in parts.values()), methods.pop() if len(methods) == 1 else "per source",
-                        None, {}, time.monotonic() - started, parts)
-
+                        None, {}, time.monotonic() - started, parts, currency=currency)

@@ -66,6 +66,8 @@ class Tables:
     @property
     def sales_metrics(self): return self.name("analytics", "sales_metrics")
     @property
+    def sales_metrics_by_currency(self): return self.name("analytics", "sales_metrics_by_currency")
+    @property
     def customer_lifetime_value(self): return self.name("analytics", "customer_lifetime_value")
     @property
     def daily_customer_sales(self): return self.name("analytics", "daily_customer_sales")
@@ -110,6 +112,7 @@ class PipelineConfig:
     anomaly_window_days: int = 28 # length of the trailing window
     write_retries: int = 5 # attempts of a Delta write that meets a concurrent-write conflict
     claim_hours: float = 6.0 # a run's claim on its date expires after this many hours
+    reporting_currency: str = "USD" # every gold amount a person reads as one figure is in this currency (ISO 4217)
     def __post_init__(self):
         check_identifier(self.catalog, "catalog")
         if self.s3_read not in ("stage", "direct"): raise ValueError(f"s3_read {self.s3_read!r} must be 'stage' or 'direct'")
@@ -121,6 +124,8 @@ class PipelineConfig:
         if self.anomaly_k <= 0 or self.anomaly_min_history < 1 or self.anomaly_window_days < self.anomaly_min_history:
             raise ValueError("anomaly settings: need anomaly_k > 0 and 1 <= anomaly_min_history <= anomaly_window_days")
         if self.write_retries < 1 or self.claim_hours <= 0: raise ValueError("write_retries must be >= 1 and claim_hours > 0")
+        if not (len(self.reporting_currency) == 3 and self.reporting_currency.isascii() and self.reporting_currency.isupper()):
+            raise ValueError(f"reporting_currency {self.reporting_currency!r} must be a 3-letter ISO 4217 code such as USD or EUR")
     @property
     def tables(self) -> Tables: return Tables(self.catalog)
 
@@ -139,5 +144,6 @@ class PipelineConfig:
                 try: vals[key] = conv(env[var])
                 except ValueError: raise ValueError(f"{var}={env[var]!r} is not a valid {conv.__name__}") from None
         if env.get("ECOM_ON_NO_DATA"): vals["on_no_data"] = env["ECOM_ON_NO_DATA"]
+        if env.get("ECOM_REPORTING_CURRENCY"): vals["reporting_currency"] = env["ECOM_REPORTING_CURRENCY"].strip().upper()
         vals.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**vals)

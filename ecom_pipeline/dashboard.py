@@ -131,7 +131,8 @@ PAGES = (
                columns=(col("customer_id", "Customer"), col("lifetime_net_revenue", "Lifetime net revenue", _MONEY),
                         col("lifetime_orders", "Orders", "number"), col("avg_order_value", "Average order value", _MONEY),
                         col("first_order_date", "First order", "date"), col("last_order_date", "Last order", "date"),
-                        col("rfm_cell", "RFM cell"), col("predicted_clv_12m", "Predicted 12-month value", _MONEY)),
+                        col("rfm_cell", "RFM cell"), col("predicted_clv_12m", "Predicted 12-month value", _MONEY),
+                        col("reporting_currency", "Currency")),
                order_by="`lifetime_net_revenue` DESC, `customer_id`"),
         Widget("lifetime_value_distribution", "bar", "Customers by lifetime net revenue", (0, 8, 3, 5), "lifetime_value_bands",
                x=col("lifetime_value_band", "Lifetime net revenue"), y=(agg("SUM", "customers", "Customers"),),
@@ -306,10 +307,11 @@ def clv_distribution(clv: pd.DataFrame, bins: int=30) -> go.Figure:
     return _layout(fig, "Distribution of customer lifetime value")
 
 def promotion_lift(perf: pd.DataFrame) -> go.Figure:
-    "Each promotion day's scope net revenue (USD) beside its baseline; `perf` has the columns of `promotion_performance`."
+    "Each promotion day's scope net revenue beside its baseline (reporting currency); `perf` has the columns of `promotion_performance`."
     f = perf.assign(promotion_day=[f"{p} day {d}" for p, d in zip(perf["promo_id"], perf["promo_day"])])
-    return bar_figure(f, "promotion_day", [("scope_net_revenue_usd", "Net revenue (USD)"),
-                                           ("baseline_net_revenue_usd", "Baseline: same weekday, 4 weeks before")],
+    cur = f" ({perf['reporting_currency'].iloc[0]})" if "reporting_currency" in perf and len(perf) else ""
+    return bar_figure(f, "promotion_day", [("scope_net_revenue", f"Net revenue{cur}"),
+                                           ("baseline_net_revenue", "Baseline: same weekday, 4 weeks before")],
                       "Promotions against their baseline")
 
 # %% ../nbs/50_dashboard.ipynb #d6ce598e

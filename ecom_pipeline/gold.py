@@ -5,23 +5,49 @@
 # %% ../nbs/30_gold.ipynb #0fd4b71b
 from __future__ import annotations
 from datetime import date, timedelta
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
 from .spark import create_table, ddl, merge_into
+from .reference import fx_calendar
 
 # %% auto #0
-__all__ = ['SALES_METRICS_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS', 'DAILY_CUSTOMER_SALES_COLUMNS',
-           'PROMOTION_PERFORMANCE_COLUMNS', 'BASELINE_DAYS', 'is_product_line', 'is_return_line', 'money_sum',
-           'sales_metrics', 'customer_lifetime_value', 'daily_customer_sales', 'promotion_performance', 'create_gold',
-           'refresh_sales_metrics', 'refresh_daily_customer_sales', 'refresh_customer_lifetime_value',
-           'refresh_promotion_performance']
+__all__ = ['SALES_METRICS_COLUMNS', 'SALES_BY_CURRENCY_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS',
+           'DAILY_CUSTOMER_SALES_COLUMNS', 'PROMOTION_PERFORMANCE_COLUMNS', 'BASELINE_DAYS', 'reporting_rates',
+           'with_reporting_rate', 'reporting_amount', 'is_product_line', 'is_return_line', 'money_sum', 'sales_metrics',
+           'sales_metrics_by_currency', 'customer_lifetime_value', 'daily_customer_sales', 'promotion_performance',
+           'create_gold', 'mixed_currency_gold', 'refresh_sales_metrics', 'refresh_daily_customer_sales',
+           'refresh_customer_lifetime_value', 'refresh_promotion_performance']
+
+# %% ../nbs/30_gold.ipynb #b05670b5
+def reporting_rates(spark: SparkSession, tables: Tables, currency: str) -> DataFrame|None:
+    "The reporting `currency`'s rate to USD for each day (`processed.fx_rates` as a calendar); None for USD, whose rate is 1."
+    return None if currency == "USD" else fx_calendar(spark.table(tables.fx_rates).where(F.col("currency") == currency))
+
+def with_reporting_rate(lines: DataFrame, # order lines with `order_date` and `fx_rate_to_usd`
+                        currency: str="USD", # the reporting currency
+                        rates: DataFrame|None=None, # `reporting_rates` of that currency (None for USD)
+                       ) -> DataFrame:
+    "Add `_rep_rate`, USD per unit of the reporting currency on the line's order date; a date without one fails the job, naming it."
+    if currency == "USD": return lines.withColumn("_rep_rate", F.lit(None).cast("decimal(18,10)"))
+    r = rates.select(F.col("order_date").alias("_rep_date"), F.col("fx_rate_to_usd").alias("_rep_found"))
+    missing = F.raise_error(F.concat(F.lit(f"no {currency} rate in processed.fx_rates for order date "), F.col("order_date").cast("string"),
+                                      F.lit(f": {currency} is the reporting currency; add its rates to reference/fx_rates.csv")))
+    return (lines.join(F.broadcast(r), F.col("order_date") == F.col("_rep_date"), "left")
+            .withColumn("_rep_rate", F.when(F.col("_rep_found").isNull(), missing.cast("decimal(18,10)")).otherwise(F.col("_rep_found")))
+            .drop("_rep_date", "_rep_found"))
+
+def reporting_amount(c: str, currency: str="USD") -> Column:
+    "Amount column `c` of a line (with `_rep_rate`) in the reporting currency, half up to the cent."
+    usd = F.col(c) * F.col("fx_rate_to_usd") # exact: decimal(18,2) x decimal(18,10)
+    if currency == "USD": return F.round(usd, 2).cast("decimal(18,2)")
+    return F.round(usd.cast("decimal(30,12)") / F.col("_rep_rate"), 2).cast("decimal(18,2)")
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
-SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("orders", "bigint"), ("units", "bigint"),
-    ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"), ("discount_amount", "decimal(18,2)"),
-    ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"), ("avg_order_value", "decimal(18,2)"),
-    ("net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint"),
-    ("returns_amount", "decimal(18,2)"), ("returns_amount_usd", "decimal(18,2)"), ("non_product_net_revenue_usd", "decimal(18,2)")]
+SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("reporting_currency", "string"),
+    ("orders", "bigint"), ("units", "bigint"), ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"),
+    ("discount_amount", "decimal(18,2)"), ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"),
+    ("avg_order_value", "decimal(18,2)"), ("promo_net_revenue", "decimal(18,2)"), ("promo_orders", "bigint"),
+    ("returns_amount", "decimal(18,2)"), ("non_product_net_revenue", "decimal(18,2)")]
 
 def is_product_line() -> F.Column:
     "True for a line of a product (not postage, a fee or a manual adjustment: `is_non_product`); rows from before the flag count."
@@ -35,104 +61,143 @@ def money_sum(c: str|F.Column) -> F.Column:
     "Sum of a decimal(18,2) column as decimal(18,2), 0.00 when there is nothing to sum; overflow raises (ANSI), it never wraps or nulls."
     return F.coalesce(F.sum(c), F.lit(0)).cast("decimal(18,2)")
 
-def sales_metrics(silver: DataFrame) -> DataFrame:
-    "Daily metrics: one row per order date and category, plus an `ALL` row per date. Product lines only, returns netted."
+def _with_amounts(silver: DataFrame, currency: str|None, rates: DataFrame|None) -> DataFrame:
+    "Lines with `_gross`, `_disc`, `_net`, `_profit`: in the reporting `currency`, or as exported when `currency` is None."
+    if currency is None:
+        return silver.select("*", *[F.col(c).alias(a) for c, a in (("gross_amount", "_gross"), ("discount_amount", "_disc"),
+                                                                   ("net_amount", "_net"), ("profit_amount", "_profit"))])
+    lines = with_reporting_rate(silver, currency, rates)
+    return (lines.withColumn("_gross", reporting_amount("gross_amount", currency)).withColumn("_net", reporting_amount("net_amount", currency))
+            .withColumn("_disc", (F.col("_gross") - F.col("_net")).cast("decimal(18,2)")) # gross - discount = net, in any currency
+            .withColumn("_profit", reporting_amount("profit_amount", currency)))
+
+def _daily_sales(lines: DataFrame, *keys: str) -> DataFrame:
+    "The sales figures of `lines` (with `_with_amounts`) by order date, `keys` and category, with an `ALL` row per order date and keys."
     prod, ret = is_product_line(), is_return_line()
     p = lambda c: F.when(prod, F.col(c))
-    g = (silver.rollup("order_date", "product_category")
-         .agg(F.grouping("order_date").alias("_no_date"), F.grouping("product_category").alias("_all"),
+    g = (lines.rollup("order_date", *keys, "product_category")
+         .agg(*[F.grouping(k).alias(f"_g_{k}") for k in ("order_date", *keys)], F.grouping("product_category").alias("_all"),
               F.countDistinct(F.when(prod & ~ret, F.col("order_id"))).alias("orders"), F.coalesce(F.sum(p("quantity")), F.lit(0)).alias("units"),
-              F.countDistinct(p("customer_id")).alias("customers"), money_sum(p("gross_amount")).alias("gross_revenue"),
-              money_sum(p("discount_amount")).alias("discount_amount"), money_sum(p("net_amount")).alias("net_revenue"),
-              money_sum(p("profit_amount")).alias("profit_amount"), money_sum(p("net_amount_usd")).alias("net_revenue_usd"),
-              money_sum(F.when(prod & F.col("is_promo"), F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
+              F.countDistinct(p("customer_id")).alias("customers"), money_sum(p("_gross")).alias("gross_revenue"),
+              money_sum(p("_disc")).alias("discount_amount"), money_sum(p("_net")).alias("net_revenue"),
+              money_sum(p("_profit")).alias("profit_amount"),
+              money_sum(F.when(prod & F.col("is_promo"), F.col("_net"))).alias("promo_net_revenue"),
               F.countDistinct(F.when(prod & ~ret & F.col("is_promo"), F.col("order_id"))).alias("promo_orders"),
-              (-money_sum(F.when(prod & ret, F.col("net_amount")))).alias("returns_amount"),
-              (-money_sum(F.when(prod & ret, F.col("net_amount_usd")))).alias("returns_amount_usd"),
-              money_sum(F.when(~prod, F.col("net_amount_usd"))).alias("non_product_net_revenue_usd"))
-         .where("_no_date = 0")
-         .withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
-         .withColumn("avg_order_value", F.when(F.col("orders") > 0, F.round(F.col("net_revenue") / F.col("orders"), 2)).cast("decimal(18,2)")))
+              (-money_sum(F.when(prod & ret, F.col("_net")))).alias("returns_amount"),
+              money_sum(F.when(~prod, F.col("_net"))).alias("non_product_net_revenue")))
+    for k in ("order_date", *keys): g = g.where(F.col(f"_g_{k}") == 0) # no grand totals: every row has a date (and its keys)
+    return (g.withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
+             .withColumn("avg_order_value", F.when(F.col("orders") > 0, F.round(F.col("net_revenue") / F.col("orders"), 2)).cast("decimal(18,2)")))
+
+def sales_metrics(silver: DataFrame,
+                  currency: str="USD", # the reporting currency
+                  rates: DataFrame|None=None, # its `reporting_rates` (None for USD)
+                 ) -> DataFrame:
+    "Daily metrics in the reporting currency: one row per order date and category, plus an `ALL` row per date. Product lines only, returns netted."
+    g = _daily_sales(_with_amounts(silver, currency, rates)).withColumn("reporting_currency", F.lit(currency))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in SALES_METRICS_COLUMNS])
+
+# %% ../nbs/30_gold.ipynb #23668676
+SALES_BY_CURRENCY_COLUMNS = [("order_date", "date"), ("currency", "string"), ("product_category", "string"),
+    ("orders", "bigint"), ("units", "bigint"), ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"),
+    ("discount_amount", "decimal(18,2)"), ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"),
+    ("avg_order_value", "decimal(18,2)"), ("returns_amount", "decimal(18,2)"), ("non_product_net_revenue", "decimal(18,2)")]
+
+def sales_metrics_by_currency(silver: DataFrame) -> DataFrame:
+    "Daily metrics in the lines' own currency: one row per order date, currency and category, plus an `ALL` row per date and currency."
+    lines = _with_amounts(silver.withColumn("currency", F.coalesce("currency", F.lit("USD"))), None, None)
+    return _daily_sales(lines, "currency").select(*[F.col(c).cast(t).alias(c) for c, t in SALES_BY_CURRENCY_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #935f025b
 CLV_COLUMNS = [("customer_id", "string"), ("first_order_date", "date"), ("last_order_date", "date"),
     ("lifetime_orders", "bigint"), ("lifetime_units", "bigint"), ("lifetime_net_revenue", "decimal(18,2)"),
-    ("avg_order_value", "decimal(18,2)"), ("source_system", "string"), ("currency", "string")]
-# one row per customer of a source (customer ids of two shops are different people); money in the source's currency
+    ("avg_order_value", "decimal(18,2)"), ("source_system", "string"), ("reporting_currency", "string")]
+# one row per customer of a source (customer ids of two shops are different people); money in the reporting currency
 # written by the scoring stage (Predictive customer lifetime value), not by the daily refresh
 CLV_SCORE_COLUMNS = [("recency_score", "int"), ("frequency_score", "int"), ("monetary_score", "int"), ("rfm_cell", "string"),
     ("predicted_purchases_12m", "double"), ("predicted_clv_12m", "decimal(18,2)"), ("clv_method", "string"),
-    ("clv_as_of_date", "date"), ("clv_scored_at", "timestamp")]
+    ("clv_method_reason", "string"), ("clv_as_of_date", "date"), ("clv_scored_at", "timestamp")]
 
-def customer_lifetime_value(silver: DataFrame) -> DataFrame:
-    "Lifetime value: one row per known customer of a source (anonymous lines and non-product lines left out; returns netted)."
-    known = silver.where(F.col("customer_id").isNotNull() & is_product_line())
+def customer_lifetime_value(silver: DataFrame, currency: str="USD", rates: DataFrame|None=None) -> DataFrame:
+    "Lifetime value in the reporting currency: one row per known customer of a source (anonymous and non-product lines left out; returns netted)."
+    known = _with_amounts(silver.where(F.col("customer_id").isNotNull() & is_product_line()), currency, rates)
     g = (known.groupBy("source_system", "customer_id")
          .agg(F.min("order_date").alias("first_order_date"), F.max("order_date").alias("last_order_date"),
               F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("lifetime_orders"), F.sum("quantity").alias("lifetime_units"),
-              money_sum("net_amount").alias("lifetime_net_revenue"), F.max("currency").alias("currency"))
-         .withColumn("avg_order_value", F.when(F.col("lifetime_orders") > 0, F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2))))
+              money_sum("_net").alias("lifetime_net_revenue"))
+         .withColumn("avg_order_value", F.when(F.col("lifetime_orders") > 0, F.round(F.col("lifetime_net_revenue") / F.col("lifetime_orders"), 2)))
+         .withColumn("reporting_currency", F.lit(currency)))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in CLV_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #caa9e846
 DAILY_CUSTOMER_SALES_COLUMNS = [("order_date", "date"), ("customer_id", "string"), ("orders", "bigint"),
-    ("net_revenue", "decimal(18,2)"), ("source_system", "string")]
+    ("net_revenue", "decimal(18,2)"), ("source_system", "string"), ("reporting_currency", "string")]
 
-def daily_customer_sales(silver: DataFrame) -> DataFrame:
-    "One row per order date and known customer of a source (product lines, returns netted)."
-    known = silver.where(F.col("customer_id").isNotNull() & is_product_line())
-    g = known.groupBy("order_date", "source_system", "customer_id").agg(
-        F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("orders"), money_sum("net_amount").alias("net_revenue"))
+def daily_customer_sales(silver: DataFrame, currency: str="USD", rates: DataFrame|None=None) -> DataFrame:
+    "One row per order date and known customer of a source (product lines, returns netted), money in the reporting currency."
+    known = _with_amounts(silver.where(F.col("customer_id").isNotNull() & is_product_line()), currency, rates)
+    g = (known.groupBy("order_date", "source_system", "customer_id")
+         .agg(F.countDistinct(F.when(~is_return_line(), F.col("order_id"))).alias("orders"), money_sum("_net").alias("net_revenue"))
+         .withColumn("reporting_currency", F.lit(currency)))
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in DAILY_CUSTOMER_SALES_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #cd063a71
 PROMOTION_PERFORMANCE_COLUMNS = [("promo_id", "string"), ("promo_name", "string"), ("product_category", "string"),
     ("product_name", "string"), ("discount_rate", "decimal(9,6)"), ("order_date", "date"), ("promo_day", "int"),
-    ("scope_net_revenue_usd", "decimal(18,2)"), ("promo_net_revenue_usd", "decimal(18,2)"), ("promo_orders", "bigint"),
-    ("baseline_net_revenue_usd", "decimal(18,2)"), ("baseline_days", "int"), ("net_revenue_lift", "double")]
+    ("scope_net_revenue", "decimal(18,2)"), ("promo_net_revenue", "decimal(18,2)"), ("promo_orders", "bigint"),
+    ("baseline_net_revenue", "decimal(18,2)"), ("baseline_days", "int"), ("net_revenue_lift", "double"),
+    ("reporting_currency", "string")]
 BASELINE_DAYS = 28 # the weeks before a promotion its baseline is taken from
 
 def promotion_performance(silver: DataFrame, # order lines covering the promotions' windows (all categories)
                           promotions: DataFrame, # rows of `reference.PROMOTIONS_COLUMNS`
+                          currency: str="USD", # the reporting currency
+                          rates: DataFrame|None=None, # its `reporting_rates` (None for USD)
                          ) -> DataFrame:
-    "One row per promotion and day with data: its scope's net revenue (USD), its own, and the lift on the same weekdays before it."
+    "One row per promotion and day with data: its scope's net revenue (reporting currency), its own, and the lift on the same weekdays before it."
     key = lambda c: F.lower(F.trim(F.col(c)))
     p = promotions.select("promo_id", "promo_name", "product_category", "product_name", "discount_rate", "start_date", "end_date",
                           F.coalesce(key("product_name"), key("product_category")).alias("_scope"),
                           F.col("product_name").isNotNull().alias("_by_product"))
-    lines = silver.select("order_date", "order_id", "net_amount_usd", F.col("promo_id").alias("_line_promo"),
+    lines = with_reporting_rate(silver, currency, rates).select(
+                          "order_date", "order_id", reporting_amount("net_amount", currency).alias("_net"), F.col("promo_id").alias("_line_promo"),
                           key("product_category").alias("_cat"), key("product_name").alias("_prod"))
     in_window = (F.col("order_date") >= F.date_sub("start_date", BASELINE_DAYS)) & (F.col("order_date") <= F.col("end_date"))
     scoped = (lines.join(F.broadcast(p.where(~F.col("_by_product"))), F.col("_cat") == F.col("_scope")).where(in_window)
               .unionByName(lines.join(F.broadcast(p.where(F.col("_by_product"))), F.col("_prod") == F.col("_scope")).where(in_window)))
     own = F.col("_line_promo") == F.col("promo_id")
     daily = scoped.groupBy("promo_id", "order_date").agg(
-        money_sum("net_amount_usd").alias("scope_net_revenue_usd"),
-        money_sum(F.when(own, F.col("net_amount_usd"))).alias("promo_net_revenue_usd"),
+        money_sum("_net").alias("scope_net_revenue"),
+        money_sum(F.when(own, F.col("_net"))).alias("promo_net_revenue"),
         F.countDistinct(F.when(own, F.col("order_id"))).alias("promo_orders"))
     zero = lambda c: F.coalesce(F.col(c), F.lit(0)).alias(c)
     grid = (p.crossJoin(F.broadcast(silver.select("order_date").distinct())).where(in_window) # the days with data
             .join(daily, ["promo_id", "order_date"], "left")
             .select(*p.columns, "order_date", F.dayofweek("order_date").alias("_weekday"),
-                    *[zero(c) for c in ("scope_net_revenue_usd", "promo_net_revenue_usd", "promo_orders")]))
+                    *[zero(c) for c in ("scope_net_revenue", "promo_net_revenue", "promo_orders")]))
     baseline = (grid.where(F.col("order_date") < F.col("start_date")).groupBy("promo_id", "_weekday")
-                .agg(F.avg("scope_net_revenue_usd").alias("_baseline"), F.count(F.lit(1)).alias("baseline_days")))
+                .agg(F.avg("scope_net_revenue").alias("_baseline"), F.count(F.lit(1)).alias("baseline_days")))
     b = F.col("_baseline")
     out = (grid.where(F.col("order_date") >= F.col("start_date")).join(baseline, ["promo_id", "_weekday"], "left")
            .withColumn("promo_day", F.datediff("order_date", "start_date") + 1)
-           .withColumn("baseline_net_revenue_usd", F.round(b, 2))
+           .withColumn("baseline_net_revenue", F.round(b, 2))
            .withColumn("baseline_days", F.coalesce("baseline_days", F.lit(0)))
-           .withColumn("net_revenue_lift", F.when(b > 0, F.round(F.col("scope_net_revenue_usd").cast("double") / b.cast("double") - 1, 4))))
-    return out.select(*[F.col(c).cast(t).alias(c) for c, t in PROMOTION_PERFORMANCE_COLUMNS])
+           .withColumn("net_revenue_lift", F.when(b > 0, F.round(F.col("scope_net_revenue").cast("double") / b.cast("double") - 1, 4))))
+    return out.withColumn("reporting_currency", F.lit(currency)).select(*[F.col(c).cast(t).alias(c) for c, t in PROMOTION_PERFORMANCE_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #47fcf71b
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
-    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
+    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.sales_metrics_by_currency, SALES_BY_CURRENCY_COLUMNS),
+                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
                        (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS),
                        (tables.promotion_performance, PROMOTION_PERFORMANCE_COLUMNS)):
         create_table(spark, name, cols)
+
+def mixed_currency_gold(spark: SparkSession, tables: Tables) -> list[str]:
+    "Gold tables of a release before the reporting currency: their amounts add several currencies up, so they must be rebuilt."
+    return [n for n in (tables.sales_metrics, tables.customer_lifetime_value, tables.daily_customer_sales, tables.promotion_performance)
+            if "reporting_currency" not in spark.table(n).columns]
 
 def _date_list(dates) -> str:
     return ", ".join(f"DATE'{date.fromisoformat(str(d)).isoformat()}'" for d in sorted(dates))
@@ -147,23 +212,28 @@ def _replace_dates(frame: DataFrame, table: str, dates: list[date]):
     (frame.write.format("delta").mode("overwrite")
         .option("replaceWhere", f"order_date IN ({_date_list(dates)})").saveAsTable(table))
 
-def refresh_sales_metrics(spark: SparkSession, tables: Tables, dates: list[date]):
-    "Recompute `sales_metrics` for these order dates from silver."
+def refresh_sales_metrics(spark: SparkSession, tables: Tables, dates: list[date], currency: str="USD"):
+    "Recompute `sales_metrics` (in the reporting `currency`) and `sales_metrics_by_currency` for these order dates from silver."
     if not dates: return
-    _replace_dates(sales_metrics(_silver_of_dates(spark, tables, dates)), tables.sales_metrics, dates)
+    silver = _silver_of_dates(spark, tables, dates)
+    _replace_dates(sales_metrics(silver, currency, reporting_rates(spark, tables, currency)), tables.sales_metrics, dates)
+    _replace_dates(sales_metrics_by_currency(silver), tables.sales_metrics_by_currency, dates)
 
-def refresh_daily_customer_sales(spark: SparkSession, tables: Tables, dates: list[date]):
+def refresh_daily_customer_sales(spark: SparkSession, tables: Tables, dates: list[date], currency: str="USD"):
     "Recompute `daily_customer_sales` for these order dates from silver."
     if not dates: return
-    _replace_dates(daily_customer_sales(_silver_of_dates(spark, tables, dates)), tables.daily_customer_sales, dates)
+    _replace_dates(daily_customer_sales(_silver_of_dates(spark, tables, dates), currency, reporting_rates(spark, tables, currency)),
+                   tables.daily_customer_sales, dates)
 
 def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, customers: DataFrame,
                                     drop_lost: bool=False, # also delete the rows of customers left with no line (theirs moved to another)
+                                    currency: str="USD", # the reporting currency
                                    ):
     "Recompute `customer_lifetime_value` for the customers in `customers` (`source_system, customer_id`) from all of silver."
     keys = ["source_system", "customer_id"]
     touched = customers.select(*keys).distinct()
-    clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, keys, "left_semi"))
+    clv = customer_lifetime_value(spark.table(tables.orders_cleaned).join(touched, keys, "left_semi"), currency,
+                                  reporting_rates(spark, tables, currency))
     merge_into(spark, tables.customer_lifetime_value, clv, "t.source_system = s.source_system AND t.customer_id = s.customer_id",
                columns=[c for c, _ in CLV_COLUMNS])
     if drop_lost:
@@ -172,7 +242,7 @@ def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, custome
             merge_into(spark, tables.customer_lifetime_value, spark.createDataFrame(gone, "source_system string, customer_id string"),
                        "t.source_system = s.source_system AND t.customer_id = s.customer_id", update=False, insert=False, delete=True)
 
-def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False):
+def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False, currency: str="USD"):
     "Recompute `promotion_performance` for the promotions whose window (4 weeks before it to its end) holds one of `dates`; all when `rebuild`."
     promos = spark.table(tables.promotions)
     if not rebuild:
@@ -189,6 +259,6 @@ def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: li
     months = sorted({(lo + timedelta(days=i)).timetuple()[:2] for i in range((hi - lo).days + 1)})
     part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
     silver = spark.table(tables.orders_cleaned).where(f"({part}) AND order_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
-    out = writer(promotion_performance(silver, promos))
+    out = writer(promotion_performance(silver, promos, currency, reporting_rates(spark, tables, currency)))
     if not rebuild: out = out.option("replaceWhere", "promo_id IN (" + ", ".join(f"'{r.promo_id}'" for r in spans) + ")")
     out.saveAsTable(tables.promotion_performance)

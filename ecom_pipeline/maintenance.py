@@ -19,7 +19,7 @@ MIN_VACUUM_HOURS = 168
 
 def maintained_tables(t: Tables) -> list[tuple[str, tuple[str, ...]]]:
     "(table, ZORDER BY columns) that `maintain` optimizes, in order."
-    return [(t.orders_cleaned, ("customer_id",)), (t.sales_metrics, ("order_date",)),
+    return [(t.orders_cleaned, ("customer_id",)), (t.sales_metrics, ("order_date",)), (t.sales_metrics_by_currency, ("order_date",)),
             (t.daily_customer_sales, ("order_date",)), (t.customer_lifetime_value, ("customer_id",))]
 
 @dataclass

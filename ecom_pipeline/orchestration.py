@@ -92,7 +92,7 @@ def stage_figures(s: RunSummary, stage: str):
                             + [(f"warned: {k}", v) for k, v in s.warnings_by_rule.items() if v],
             "build_gold": [("order dates refreshed", len(s.order_dates)),
                            ("first / last", f"{min(s.order_dates)} / {max(s.order_dates)}" if s.order_dates else ""),
-                           ("net revenue of those dates", f"{s.net_revenue:,.2f}")],
+                           ("net revenue of those dates", f"{s.net_revenue:,.2f} {s.reporting_currency}")],
             "quality_and_alerts": [("status", s.status), ("anomalies", len(s.anomalies)), ("alert", s.alert_subject or "none")]
                                   + [("warning", w) for w in s.warnings] + [("anomaly", str(a)) for a in s.anomalies]}[stage]
     return pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": str})
@@ -108,7 +108,7 @@ def day_metrics(spark, cfg: PipelineConfig, order_dates: list):
     from pyspark.sql import functions as F
     return (spark.table(cfg.tables.sales_metrics)
                  .where((F.col("product_category") == "ALL") & F.col("order_date").isin(list(order_dates)))
-                 .select("order_date", "orders", "customers", "units", "net_revenue", "avg_order_value")
+                 .select("order_date", "orders", "customers", "units", "net_revenue", "avg_order_value", "reporting_currency")
                  .orderBy("order_date").toPandas())
 
 # %% ../nbs/62_orchestration.ipynb #e42ac908

@@ -19,9 +19,8 @@ from .sources import DIALECTS, KAGGLE_ECOMMERCE, UnknownSourceError, detect_sour
 from .bronze import append_bronze, bronze_columns, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, is_blank, merge_silver, month_predicate, stage_orders
-from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, DAILY_CUSTOMER_SALES_COLUMNS, SALES_METRICS_COLUMNS, create_gold, refresh_customer_lifetime_value,
-                                refresh_daily_customer_sales,
-                                refresh_promotion_performance, refresh_sales_metrics)
+from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, create_gold, mixed_currency_gold, refresh_customer_lifetime_value,
+                                refresh_daily_customer_sales, refresh_promotion_performance, refresh_sales_metrics)
 from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
 from .dimensions import create_dimensions, refresh_customers, refresh_products, with_customer_keys
 from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect_anomalies
@@ -53,7 +52,8 @@ RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "stri
 
 def all_table_names(tables: Tables) -> list[str]:
     "Every table of the lakehouse."
-    return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.customer_lifetime_value,
+    return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.sales_metrics_by_currency,
+            tables.customer_lifetime_value,
             tables.daily_customer_sales, tables.promotion_performance, tables.promotions, tables.fx_rates,
             tables.product_list_prices, tables.products, tables.customers, tables.etl_errors,
             tables.ingested_files] + [tables.name("logs", n) for n in ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
@@ -68,12 +68,15 @@ def ensure_tables(spark: SparkSession, tables: Tables):
         create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
         create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
         create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
+    mixed = mixed_currency_gold(spark, tables)
+    if mixed: # summed amounts of several currencies: no column to add makes them right
+        raise RuntimeError(f"{', '.join(mixed)}: written by a release that added amounts of different currencies together. Gold "
+                           "is derived from silver: drop these tables (DROP TABLE ...) and run the landing days again with --force "
+                           "to rebuild them in the reporting currency")
     # a lakehouse made by an older release: the columns added since (separate stages; reference data)
     for name, cols in ((tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS), (tables.orders_cleaned, SILVER_COLUMNS),
                        (tables.order_transactions, bronze_columns()),
-                       (tables.sales_metrics, SALES_METRICS_COLUMNS),
-                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
-                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS)):
+                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS)):
         added = add_missing_columns(spark, name, cols)
         if "source_system" in added and name != tables.order_transactions: # before more sources came, there was one
             spark.sql(f"UPDATE {name} SET source_system = '{KAGGLE_ECOMMERCE.source_system}' WHERE source_system IS NULL")
@@ -101,7 +104,8 @@ class RunSummary:
     rows_inserted: int = 0
     rows_updated: int = 0
     order_dates: list = field(default_factory=list)
-    net_revenue: Decimal = Decimal("0.00")
+    net_revenue: Decimal = Decimal("0.00") # of the refreshed order dates, in the reporting currency
+    reporting_currency: str = "USD"
     seconds: dict = field(default_factory=dict)
     status: str = "running" # running, succeeded or failed
     error_message: str|None = None
@@ -135,7 +139,7 @@ class RunSummary:
             + (f"  {self.quarantined / self.bronze_rows:.1%}" if self.bronze_rows else ""),
             f"  duplicates   {self.duplicates:,} superseded by a later copy of the same order line",
             f"  to silver    {self.order_lines:,} order lines ({self.rows_inserted:,} inserted, {self.rows_updated:,} updated)",
-            f"  gold         {len(self.order_dates)} order date(s) refreshed ({dates}); net revenue of those days {self.net_revenue:,.2f}",
+            f"  gold         {len(self.order_dates)} order date(s) refreshed ({dates}); net revenue of those days {self.net_revenue:,.2f} {self.reporting_currency}",
         ]
         if any(self.warnings_by_rule.values()): lines.append(f"  warn rules   {rules(self.warnings_by_rule)}")
         lines += [f"  WARNING      {w}" for w in self.warnings]
@@ -379,16 +383,17 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, lo
     t, retry = cfg.tables, _retry(cfg, log)
     rebuild = "promotions.csv" in summary.reference_loaded # promotions changed: all of promotion_performance again
     if rebuild and not summary.order_dates:
-        retry(lambda: refresh_promotion_performance(spark, t, [], rebuild=True), "gold promotion_performance")
+        retry(lambda: refresh_promotion_performance(spark, t, [], rebuild=True, currency=cfg.reporting_currency), "gold promotion_performance")
     if not summary.order_dates: return
     lines = day_customers(spark, cfg, summary)
     if summary.previous_customers: # customers whose lines moved to another customer: their value drops
         lines = lines.unionByName(spark.createDataFrame([tuple(c) for c in summary.previous_customers], "source_system string, customer_id string"))
-    retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates), "gold sales_metrics")
-    retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates), "gold daily_customer_sales")
-    retry(lambda: refresh_customer_lifetime_value(spark, t, lines, drop_lost=bool(summary.previous_customers)),
+    cur = cfg.reporting_currency
+    retry(lambda: refresh_sales_metrics(spark, t, summary.order_dates, cur), "gold sales_metrics")
+    retry(lambda: refresh_daily_customer_sales(spark, t, summary.order_dates, cur), "gold daily_customer_sales")
+    retry(lambda: refresh_customer_lifetime_value(spark, t, lines, drop_lost=bool(summary.previous_customers), currency=cur),
           "gold customer_lifetime_value")
-    retry(lambda: refresh_promotion_performance(spark, t, summary.order_dates, rebuild),
+    retry(lambda: refresh_promotion_performance(spark, t, summary.order_dates, rebuild, cur),
           "gold promotion_performance")
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)
     total = spark.sql(f"SELECT sum(net_revenue) AS v FROM {t.sales_metrics} WHERE product_category = 'ALL' "
@@ -496,7 +501,8 @@ class DailyRun:
                              "({{job.run_id}} in Databricks Workflows)")
         self.alerts = alerts if alerts is not None else AlertConfig.from_env()
         self.run_id = run_id or new_run_id(self.run_date)
-        self.s = RunSummary(self.run_id, self.run_date, cfg.source_root, started_at=_now(), environment=environment)
+        self.s = RunSummary(self.run_id, self.run_date, cfg.source_root, started_at=_now(), environment=environment,
+                            reporting_currency=cfg.reporting_currency)
         self.lines, self.t0, self.finished = None, time.time(), False
 
     # -- state between stages -------------------------------------------------------------------------------------

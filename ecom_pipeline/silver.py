@@ -146,8 +146,10 @@ SILVER_COLUMNS = [
     ("line_number", "int"), ("landing_date", "date"), ("bronze_ingested_at", "timestamp"), ("run_id", "string"),
     ("currency", "string"), ("gross_amount_usd", "decimal(18,2)"), ("net_amount_usd", "decimal(18,2)"), ("is_promo", "boolean"),
     ("promo_id", "string"), ("product_key", "string"), ("customer_key", "string"),
-    ("product_code", "string"), ("country", "string"), ("is_return", "boolean"), ("is_non_product", "boolean")]
-# the last eleven came with reference data, dimensions and more sources: a lakehouse from before gets them by ALTER TABLE
+    ("product_code", "string"), ("country", "string"), ("is_return", "boolean"), ("is_non_product", "boolean"),
+    ("fx_rate_to_usd", "decimal(18,10)")]
+# the last twelve came with reference data, dimensions, more sources and the reporting currency: a lakehouse from
+# before gets them by ALTER TABLE. fx_rate_to_usd is the line's dated rate (1 for USD): gold converts every amount with it
 
 def product_key(source_system: Column, product_name: Column) -> Column:
     "The key of a product in `processed.products`: its source system and name."
@@ -170,6 +172,7 @@ def clean_orders(valid: DataFrame) -> DataFrame:
         .withColumn("_rate", F.when(F.coalesce(F.col("currency"), F.lit("USD")) == "USD", F.lit(1)).otherwise(F.col("fx_rate_to_usd")))
         .withColumn("gross_amount_usd", F.round(F.col("gross_amount") * F.col("_rate"), 2))
         .withColumn("net_amount_usd", F.round(F.col("net_amount") * F.col("_rate"), 2))
+        .withColumn("fx_rate_to_usd", F.col("_rate"))
         .withColumn("is_promo", F.col("promo_id").isNotNull())
         .withColumn("product_key", product_key(F.col("source_system"), F.col("product_name")))
         .withColumn("customer_key", F.lit(None).cast("string"))) # the version valid at order_ts: `dimensions.with_customer_keys`
@@ -200,6 +203,6 @@ def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: 
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
     newer = f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}"
     # a row merged before reference data or dimensions existed takes the same version again: a forced rerun fills them in
-    older = ("t.currency IS NULL OR t.product_key IS NULL OR t.is_return IS NULL "
+    older = ("t.currency IS NULL OR t.product_key IS NULL OR t.is_return IS NULL OR t.fx_rate_to_usd IS NULL "
              "OR (t.customer_key IS NULL AND s.customer_key IS NOT NULL)")
     return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR {older}")

@@ -158,10 +158,10 @@ def flag_promotions(recs, promos: list):
         r["net_usd"] = r["net"]
 
 def promo_metrics(recs) -> dict:
-    "(order_date, category) -> the USD and promotion figures of sales_metrics, with the ALL rows."
+    "(order_date, category) -> the reporting-currency (USD) and promotion figures of sales_metrics, with the ALL rows."
     groups = by_date_and_category(recs)
-    return {k: dict(net_revenue_usd=sum((r["net_usd"] for r in rs), Decimal("0.00")),
-                    promo_net_revenue_usd=sum((r["net_usd"] for r in rs if r["promo_id"]), Decimal("0.00")),
+    return {k: dict(net_revenue=sum((r["net_usd"] for r in rs), Decimal("0.00")),
+                    promo_net_revenue=sum((r["net_usd"] for r in rs if r["promo_id"]), Decimal("0.00")),
                     promo_orders=len({(r["customer_id"], r["ts"]) for r in rs if r["promo_id"]})) for k, rs in groups.items()}
 
 def promotion_performance(recs, promos: list) -> dict:
@@ -333,23 +333,38 @@ def to_usd(recs, fx: dict):
         rate = Decimal(1) if r["currency"] == "USD" else [x for d, x in fx[r["currency"]] if d <= r["order_date"]][-1]
         r["net_usd"] = (r["net"] * rate).quantize(CENT, ROUND_HALF_UP)
 
-def usd_metrics(recs) -> dict:
-    "(order_date, category) -> the sales_metrics of several sources: product lines only, returns netted and counted apart."
+def reporting_metrics(recs) -> dict:
+    "(order_date, category) -> sales_metrics of several sources in USD, the reporting currency: product lines only, returns netted."
     groups = by_date_and_category(recs)
     out = {}
     for k, rs in groups.items():
         prod = [r for r in rs if not r["non_product"]]
         total = lambda xs, f=lambda r: r["net_usd"]: sum((f(r) for r in xs), Decimal("0.00"))
+        orders = len({(r["source"], r["order_id"]) for r in prod if not r["is_return"]})
+        out[k] = dict(reporting_currency="USD", orders=orders, units=sum(r["quantity"] for r in prod),
+                      net_revenue=total(prod), returns_amount=-total([r for r in prod if r["is_return"]]),
+                      non_product_net_revenue=total([r for r in rs if r["non_product"]]),
+                      avg_order_value=(total(prod) / orders).quantize(CENT, ROUND_HALF_UP) if orders else None)
+    return out
+
+def by_currency_metrics(recs) -> dict:
+    "(order_date, currency, category) -> sales_metrics_by_currency: net revenue, orders and returns in the lines' own currency."
+    groups = defaultdict(list)
+    for r in recs:
+        groups[(r["order_date"], r["currency"], r["category"])].append(r); groups[(r["order_date"], r["currency"], "ALL")].append(r)
+    out = {}
+    for k, rs in groups.items():
+        prod = [r for r in rs if not r["non_product"]]
         out[k] = dict(orders=len({(r["source"], r["order_id"]) for r in prod if not r["is_return"]}),
-                      units=sum(r["quantity"] for r in prod),
-                      net_revenue_usd=total(prod), returns_amount_usd=-total([r for r in prod if r["is_return"]]),
-                      non_product_net_revenue_usd=total([r for r in rs if r["non_product"]]))
+                      net_revenue=sum((r["net"] for r in prod), Decimal("0.00")),
+                      returns_amount=-sum((r["net"] for r in prod if r["is_return"]), Decimal("0.00")),
+                      non_product_net_revenue=sum((r["net"] for r in rs if r["non_product"]), Decimal("0.00")))
     return out
 
 def clv_by_source(recs) -> dict:
-    "(source, customer_id) -> lifetime orders (not returns) and net revenue in the source's currency, product lines of known customers."
+    "(source, customer_id) -> lifetime orders (not returns) and net revenue in USD (`to_usd` first), product lines of known customers."
     by = defaultdict(list)
     for r in recs:
         if r["customer_id"] and not r["non_product"]: by[(r["source"], r["customer_id"])].append(r)
-    return {k: (len({r["order_id"] for r in rs if not r["is_return"]}), sum((r["net"] for r in rs), Decimal("0.00")))
+    return {k: (len({r["order_id"] for r in rs if not r["is_return"]}), sum((r["net_usd"] for r in rs), Decimal("0.00")))
             for k, rs in by.items()}

@@ -62,10 +62,10 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     flagged = Counter(r["promo_id"] for r in recs.values() if r["promo_id"])
     assert dict(Counter(r.promo_id for r in spark.table(t.orders_cleaned).where("is_promo").collect())) == flagged and len(flagged) == 2
     exp_p = oracle.promo_metrics(recs.values())
-    assert {k: {c: v[c] for c in ("net_revenue_usd", "promo_net_revenue_usd", "promo_orders")} for k, v in got.items()} == exp_p
+    assert {k: {c: v[c] for c in ("net_revenue", "promo_net_revenue", "promo_orders")} for k, v in got.items()} == exp_p
     exp_pp = oracle.promotion_performance(recs.values(), promos)
     got_pp = {(r.promo_id, r.order_date): tuple(r)[2:] for r in spark.table(t.promotion_performance).select(
-        "promo_id", "order_date", "scope_net_revenue_usd", "promo_net_revenue_usd", "promo_orders", "baseline_net_revenue_usd",
+        "promo_id", "order_date", "scope_net_revenue", "promo_net_revenue", "promo_orders", "baseline_net_revenue",
         "baseline_days", "net_revenue_lift").collect()}
     assert set(got_pp) == set(exp_pp) and len(exp_pp) == 3
     for k, e in exp_pp.items():
@@ -103,10 +103,15 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     assert {c: g.predicted_clv_12m for c, g in scored.items()} == {c: s["historical_value_12m"] for c, s in exp_summary.items()}
     repeat = sum(s["frequency"] > 0 and s["monetary_value"] > 0 for s in exp_summary.values())
     assert repeat >= 30
+    # four days of history cannot be trusted for a 12-month horizon: historical value, with the reason on every row
     res = score_customers(spark, t, min_repeat_customers=30, log=lambda m: None)
+    assert (res.method, res.diagnostics["history_days"]) == (HISTORICAL_METHOD, (as_of - min(r["order_date"] for r in recs.values())).days + 1)
+    assert {r.clv_method_reason for r in spark.table(t.customer_lifetime_value).collect()} == {res.reason} and "days of history" in res.reason
+    # with the checks off, the model's predictions as predict_clv makes them from the plain-Python summary frame
+    res = score_customers(spark, t, min_repeat_customers=30, log=lambda m: None, checks=False)
     assert (res.method, res.repeat_customers) == (MODEL_METHOD, repeat), res
     frame = pd.DataFrame([dict(customer_id=c, **s) for c, s in sorted(exp_summary.items())])
-    exp_pred = predict_clv(frame, min_repeat_customers=30).frame.set_index("customer_id")
+    exp_pred = predict_clv(frame, min_repeat_customers=30, checks=False).frame.set_index("customer_id")
     scored = {r.customer_id: r for r in spark.table(t.customer_lifetime_value).collect()}
     for c, g in scored.items():
         e = exp_pred.loc[c]
