@@ -156,7 +156,7 @@ def test_another_reporting_currency_converts_each_line_at_its_dates_rates(spark)
     got = {(r.order_date, r.product_category): (r.reporting_currency, r.net_revenue) for r in sales_metrics(frame, "EUR", rates).collect()}
     in_eur = lambda net, rate, d: (net * rate / eur[d]).quantize(D("0.01"), ROUND_HALF_UP)
     exp = {}
-    for d, o, c, net, cur, rate in lines:
+    for d, _o, c, net, _cur, rate in lines:
         for k in ((d, c), (d, "ALL")): exp[k] = exp.get(k, D("0.00")) + in_eur(net, rate, d)
     assert got == {k: ("EUR", v) for k, v in exp.items()}
     assert exp[(d1, "ALL")] == D("19.99") + D("14.40") + D("11.14") + D("6.56") # the euro line stays as it is
