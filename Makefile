@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: lock deploy-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
+.PHONY: lock bundle-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
 	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt and the git hooks (done by demo and test)"
+	@echo "make bundle-check validate databricks.yml offline for every target: the CLI's JSON schema and deploy rules (part of make test)"
 	@echo "make lock        write constraints.txt again from the ranges in settings.ini (a new venv with every extra, frozen)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
 	@echo "make screenshots README pictures of the demo dashboard (after make demo)"
@@ -118,6 +119,10 @@ slow-test: setup
 # 127.0.0.1; gold must equal a local[2] run on the same input.
 cluster-test: setup
 	$(BIN)/pytest -m cluster -s tests/test_cluster.py
+
+# The Databricks bundle against the CLI's schema (../shared/databricks/bundle_schema.json, or SCHEMA=) and deploy rules.
+bundle-check: setup
+	$(BIN)/python tools/bundle_check.py $(if $(SCHEMA),--schema $(SCHEMA),)
 
 # constraints.txt again from the ranges of settings.ini: a new virtual environment with every extra, frozen.
 lock:

@@ -28,7 +28,7 @@ def with_reporting_rate(lines: DataFrame, # order lines with `order_date` and `f
                         rates: DataFrame|None=None, # `reporting_rates` of that currency (None for USD)
                        ) -> DataFrame:
     "Add `_rep_rate`, USD per unit of the reporting currency on the line's order date; a date without one fails the job, naming it."
-    if currency == "USD": return lines.withColumn("_rep_rate", F.lit(None).cast("decimal(18,10)"))
+    if currency == "USD": return lines # `reporting_amount` needs no second rate for USD
     r = rates.select(F.col("order_date").alias("_rep_date"), F.col("fx_rate_to_usd").alias("_rep_found"))
     missing = F.raise_error(F.concat(F.lit(f"no {currency} rate in processed.fx_rates for order date "), F.col("order_date").cast("string"),
                                       F.lit(f": {currency} is the reporting currency; add its rates to reference/fx_rates.csv")))
