@@ -49,7 +49,7 @@ def test_tables_are_found_by_name_from_a_new_process(tmp_path):
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     n_name, n_path, days, tables = r.stdout.split()
-    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,daily_customer_sales,promotion_performance,sales_metrics"
+    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,daily_customer_sales,promotion_performance,sales_metrics,sales_metrics_by_currency"
 
 def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
     "Values that reach SQL or a path are validated first: nothing is created, read or written."
