@@ -263,7 +263,7 @@ class ScoreSummary:
                     + "\n".join(f"  {s}: " + str(p).removeprefix("score_customers: ") for s, p in self.by_source.items()))
         p = ", ".join(f"{k}={v:.3g}" for k, v in self.params.items())
         d, h = self.diagnostics, self.diagnostics.get("holdout")
-        checks = (f"\n  checks: {d.get('repeat_customers', self.repeat_customers)} repeat customers; {d['history_days']} days of history "
+        checks = (f"\n  checks: {d['repeat_customers']} repeat customers; {d['history_days']} days of history "
                   f"for a {d['horizon_days']}-day horizon" + (f"; holdout {h['customers']} customers, predicted {h['predicted_total']:.0f} "
                   f"purchases vs {h['actual_total']:.0f} actual, error per customer {h['mae']:.3f} vs naive {h['naive_mae']:.3f}" if h else "")
                   if "history_days" in d else "")
@@ -293,7 +293,7 @@ def score_customers(spark: SparkSession, tables: Tables,
     if summaries.empty: return ScoreSummary(as_of, 0, 0, None, None, {}, time.monotonic() - started, currency=currency)
     # the holdout check needs, after the holdout is cut off, at least the history the fit itself needs
     holdouts = {}
-    if model == "bgnbd" and checks and summaries["T"].max() + 1 >= HOLDOUT_DAYS + MIN_HISTORY_SHARE * 12 * 30:
+    if model == "bgnbd" and checks and history_days(summaries) >= HOLDOUT_DAYS + MIN_HISTORY_SHARE * 12 * 30:
         cutoff = as_of - timedelta(days=HOLDOUT_DAYS)
         cal = (customer_summary(silver, cutoff, currency, rates).join(holdout_purchases(silver, cutoff, as_of), ["source_system", "customer_id"], "left")
                .fillna(0, ["holdout_purchases"]).toPandas()) # one small row per customer
