@@ -24,11 +24,15 @@ class AlertConfig:
     smtp_starttls: bool = False
     smtp_user: str|None = None
     smtp_password: str|None = field(default=None, repr=False) # never printed
+    smtp_plaintext_login: bool = False # allow a login without STARTTLS (a relay on this host only): the password would go in clear
     ses_region: str|None = None
     def __post_init__(self):
         if self.transport not in ("smtp", "ses", "none"):
             raise ValueError(f"alert transport {self.transport!r} must be 'smtp', 'ses' or 'none'")
         if self.transport == "smtp" and not self.smtp_host: raise ValueError("SMTP alerts need a host: set ECOM_SMTP_HOST")
+        if self.transport == "smtp" and self.smtp_user and not self.smtp_starttls and not self.smtp_plaintext_login:
+            raise ValueError("an SMTP login (ECOM_SMTP_USER) needs TLS, else the password goes in clear: set ECOM_SMTP_STARTTLS=1, or "
+                             "ECOM_SMTP_PLAINTEXT_LOGIN=1 for a relay on this host that has no TLS")
 
     @classmethod
     def from_env(cls, env: dict|None=None, **overrides) -> AlertConfig:
@@ -42,6 +46,7 @@ class AlertConfig:
                     sender=env.get("ECOM_ALERT_FROM") or "ecom-pipeline@localhost", smtp_host=host, smtp_port=int(port),
                     smtp_starttls=env.get("ECOM_SMTP_STARTTLS", "") in ("1", "true", "yes"),
                     smtp_user=env.get("ECOM_SMTP_USER") or None, smtp_password=env.get("ECOM_SMTP_PASSWORD") or None,
+                    smtp_plaintext_login=env.get("ECOM_SMTP_PLAINTEXT_LOGIN", "") in ("1", "true", "yes"),
                     ses_region=env.get("ECOM_SES_REGION") or env.get("AWS_REGION") or None)
         vals.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**vals)
@@ -90,7 +95,7 @@ def send_alert(alert: Alert, cfg: AlertConfig, log=print, ses_client=None) -> st
         msg["Subject"], msg["From"], msg["To"] = alert.subject, cfg.sender, ", ".join(cfg.recipients)
         msg.set_content(alert.body)
         with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=30) as smtp:
-            if cfg.smtp_starttls: smtp.starttls(context=ssl.create_default_context())
+            if cfg.smtp_starttls: smtp.starttls(context=ssl.create_default_context()) # raises if the server has no TLS: no downgrade
             if cfg.smtp_user: smtp.login(cfg.smtp_user, cfg.smtp_password or "")
             smtp.send_message(msg)
         log(f"  alert sent by SMTP via {cfg.smtp_host}:{cfg.smtp_port} to {len(cfg.recipients)} recipient(s): {alert.subject}")

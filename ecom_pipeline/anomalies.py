@@ -77,7 +77,7 @@ def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date) -
             .select("run_date", "finished_at", "quarantined", "bronze_rows").collect())
     days = {r.run_date for r in runs} | {end}
     for r in (spark.table(tables.sales_metrics)
-              .where((F.col("product_category") == "ALL") & F.col("order_date").between(F.lit(start), F.lit(end)))
+              .where(F.col("is_all_categories") & F.col("order_date").between(F.lit(start), F.lit(end)))
               .select("order_date", "net_revenue", "orders", "avg_order_value").collect()):
         if r.order_date in days:
             for m in ("net_revenue", "orders", "avg_order_value"): out[m][r.order_date] = r[m]

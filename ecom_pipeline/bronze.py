@@ -19,7 +19,7 @@ __all__ = ['read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_co
 def read_lines(spark: SparkSession,
                files: list[tuple[str, str, str]], # (path Spark reads, source_file, source_etag) per file
               ) -> DataFrame:
-    "One row per physical line: `source_file, source_etag, line_number, raw_record` (the header is line 1)."
+    "One row per physical line: `source_file, source_etag, line_number, raw_record` (the first line is line 1)."
     parts = []
     for path, src, etag in files:
         text = spark.read.text(path).select(F.col("value").alias("raw_record"), F.col("_metadata.file_block_start").alias("_block"),
@@ -32,12 +32,12 @@ def read_lines(spark: SparkSession,
     return reduce(DataFrame.unionByName, parts)
 
 # %% ../nbs/10_bronze.ipynb #b6e8f861
-_QUOTED = r'"(?:[^"]|"")*"'
-
 def _unquoted(line):
-    "The line without its well-formed quoted fields (the regex runs only on lines that have a quote)."
+    "The line without its well-formed quoted fields (the regexes run only on lines that have a quote)."
     line = F.col(line) if isinstance(line, str) else line
-    return F.when(F.instr(line, '"') > 0, F.regexp_replace(line, _QUOTED, "")).otherwise(line)
+    # escaped quotes ("") first, then what is between two quotes: neither pattern repeats a group, so Java matches them in
+    # a loop, not by recursion (`"(?:[^"]|"")*"` recursed once per character: a long quoted field overflowed the stack)
+    return F.when(F.instr(line, '"') > 0, F.regexp_replace(F.regexp_replace(line, '""', ""), '"[^"]*+"', "")).otherwise(line)
 
 def field_count(line):
     "Number of CSV fields of a line (Column -> Column), with quoted commas counted correctly."
@@ -64,7 +64,7 @@ def parse_lines(lines: DataFrame, # from `read_lines`, one file schema
     rescued = F.to_json(F.struct(*[field(h).alias(h) for h in fs.extra])) if fs.extra else F.lit(None).cast("string")
     ok = F.col("parse_error").isNull()
     # two projections: the parse and the error check run once per line (inside `when` branches, Spark would not share them)
-    return (lines.where(F.col("line_number") > 1)
+    return (lines.where(F.col("line_number") > fs.header_line)
                  .select("source_file", "source_etag", "line_number", "raw_record", parsed.alias("_parsed"),
                          parse_error(F.col("raw_record"), n).alias("parse_error"))
                  .select("source_file", "source_etag", "line_number", "raw_record",

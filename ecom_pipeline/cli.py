@@ -281,8 +281,8 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
     t = cfg.tables
     print(f"\nDone in {time.time() - t0:.0f}s: {sum(s.lines_read for s in out):,} lines, {sum(s.quarantined for s in out):,} quarantined, "
           f"{spark.table(t.orders_cleaned).count():,} order lines in silver.\n")
-    spark.sql(f"SELECT order_date, orders, customers, net_revenue, avg_order_value FROM {t.sales_metrics} "
-              f"WHERE product_category = 'ALL' ORDER BY order_date").show(days + 5, truncate=False)
+    (spark.table(t.sales_metrics).where("is_all_categories").orderBy("order_date")
+          .select("order_date", "orders", "customers", "net_revenue", "avg_order_value").show(days + 5, truncate=False))
     print(f"Tables are in {wh} (Delta, <schema>.db/<table>), catalog spark_catalog:\n"
           f"  {t.order_transactions}  {t.orders_cleaned}  {t.sales_metrics}\n"
           f"  {t.customer_lifetime_value}  {t.daily_customer_sales}  {t.etl_errors}  {t.ingested_files}\n"

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 
 # %% auto #0
 __all__ = ['DATABRICKS_CATALOG', 'LOCAL_CATALOG', 'SCHEMAS', 'LOCAL_HOME', 'DEFAULT_SOURCE_ROOT', 'DEFAULT_WAREHOUSE',
-           'check_identifier', 'parse_run_date', 'previous_utc_day', 'on_databricks', 'Tables', 'PipelineConfig']
+           'MIN_CLAIM_HOURS', 'check_identifier', 'parse_run_date', 'previous_utc_day', 'on_databricks', 'Tables',
+           'PipelineConfig']
 
 # %% ../nbs/00_config.ipynb #6a5e3f74
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -93,9 +94,13 @@ LOCAL_HOME = "lakehouse"
 DEFAULT_SOURCE_ROOT = f"{LOCAL_HOME}/landing/raw/ecommerce_sales"
 DEFAULT_WAREHOUSE = f"{LOCAL_HOME}/warehouse"
 
+MIN_CLAIM_HOURS = 0.25 # shortest claim a run may take on its date
+
 _ENV_NUMBERS = [("max_quarantine_rate", "ECOM_MAX_QUARANTINE_RATE", float), ("anomaly_k", "ECOM_ANOMALY_K", float),
                 ("anomaly_min_history", "ECOM_ANOMALY_MIN_HISTORY", int), ("anomaly_window_days", "ECOM_ANOMALY_WINDOW_DAYS", int),
-                ("write_retries", "ECOM_WRITE_RETRIES", int), ("claim_hours", "ECOM_CLAIM_HOURS", float)]
+                ("write_retries", "ECOM_WRITE_RETRIES", int), ("claim_hours", "ECOM_CLAIM_HOURS", float),
+                ("max_file_bytes", "ECOM_MAX_FILE_BYTES", int), ("max_decompressed_bytes", "ECOM_MAX_DECOMPRESSED_BYTES", int),
+                ("max_line_bytes", "ECOM_MAX_LINE_BYTES", int), ("max_columns", "ECOM_MAX_COLUMNS", int)]
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -113,6 +118,12 @@ class PipelineConfig:
     write_retries: int = 5 # attempts of a Delta write that meets a concurrent-write conflict
     claim_hours: float = 6.0 # a run's claim on its date expires after this many hours
     reporting_currency: str = "USD" # every gold amount a person reads as one figure is in this currency (ISO 4217)
+    # limits on one landed file: a file past one is rejected whole (a row in logs.etl_errors, the ledger says which limit)
+    # and the day's other files are loaded
+    max_file_bytes: int = 8 << 30 # size of the file as landed (compressed for .gz)
+    max_decompressed_bytes: int = 8 << 30 # size of a .gz file's content: a gzip bomb stops here, not in Spark
+    max_line_bytes: int = 1 << 20 # one line, header included: a file without newlines stops here, not in the JVM's heap
+    max_columns: int = 1000 # fields of the header line
     def __post_init__(self):
         check_identifier(self.catalog, "catalog")
         if self.s3_read not in ("stage", "direct"): raise ValueError(f"s3_read {self.s3_read!r} must be 'stage' or 'direct'")
@@ -123,7 +134,11 @@ class PipelineConfig:
             raise ValueError(f"max_quarantine_rate {self.max_quarantine_rate!r} must be between 0 and 1 (0.05 is 5%)")
         if self.anomaly_k <= 0 or self.anomaly_min_history < 1 or self.anomaly_window_days < self.anomaly_min_history:
             raise ValueError("anomaly settings: need anomaly_k > 0 and 1 <= anomaly_min_history <= anomaly_window_days")
-        if self.write_retries < 1 or self.claim_hours <= 0: raise ValueError("write_retries must be >= 1 and claim_hours > 0")
+        if self.write_retries < 1: raise ValueError("write_retries must be >= 1")
+        if self.claim_hours < MIN_CLAIM_HOURS: # shorter, a slow stage would outlive its claim and another run could take the date
+            raise ValueError(f"claim_hours must be at least {MIN_CLAIM_HOURS} (15 minutes), not {self.claim_hours!r}")
+        for k in ("max_file_bytes", "max_decompressed_bytes", "max_line_bytes", "max_columns"):
+            if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive number, not {getattr(self, k)!r}")
         if not (len(self.reporting_currency) == 3 and self.reporting_currency.isascii() and self.reporting_currency.isupper()):
             raise ValueError(f"reporting_currency {self.reporting_currency!r} must be a 3-letter ISO 4217 code such as USD or EUR")
     @property

@@ -28,7 +28,8 @@ def dashboards_dir() -> Path:
     env = os.environ.get("ECOM_DASHBOARDS_DIR")
     candidates = [Path(env)] if env else []
     import ecom_pipeline
-    candidates += [Path(ecom_pipeline.__file__).resolve().parent.parent/"dashboards"] + [p/"dashboards" for p in [Path.cwd(), *Path.cwd().parents]]
+    # never the working folder or its parents: planted SQL there would run against the lakehouse
+    candidates = candidates or [Path(ecom_pipeline.__file__).resolve().parent.parent/"dashboards"]
     for c in candidates:
         if (c/"queries").is_dir(): return c
         tried.append(str(c))
@@ -315,9 +316,9 @@ def promotion_lift(perf: pd.DataFrame) -> go.Figure:
                       "Promotions against their baseline")
 
 # %% ../nbs/50_dashboard.ipynb #d6ce598e
-def frame_of(spark, sql: str) -> pd.DataFrame:
-    "Run SQL and return a pandas frame with exact values (Decimal, date), without Arrow type changes."
-    df = spark.sql(sql)
+def frame_of(spark, sql: str, args: dict|None=None) -> pd.DataFrame:
+    "Run SQL (its `:name` parameters bound to `args`) and return a pandas frame with exact values (Decimal, date), without Arrow type changes."
+    df = spark.sql(sql, args=args) if args else spark.sql(sql)
     return pd.DataFrame([tuple(r) for r in df.collect()], columns=df.columns)
 
 def dataset_frame(spark, name: str, catalog: str, queries: dict[str, str]|None=None) -> pd.DataFrame:
@@ -331,17 +332,19 @@ class RenderedWidget:
     value: Decimal|None = None
     html: str = ""
 
-def _predicates(page: Page, dataset: str, date_from: date|None, date_to: date|None, categories: list[str]|None) -> list[str]:
-    out = []
+def _predicates(page: Page, dataset: str, date_from: date|None, date_to: date|None, categories: list[str]|None) -> tuple[list[str], dict]:
+    "The filters' predicates on `dataset`, with `:name` parameters, and the parameters' values: no value is written into the SQL."
+    out, args = [], {}
     for f in page.widgets:
         for ds, fld in f.targets:
             if ds != dataset: continue
             if f.kind == "filter-date-range-picker":
-                if date_from: out.append(f"`{fld}` >= DATE'{date_from.isoformat()}'")
-                if date_to: out.append(f"`{fld}` <= DATE'{date_to.isoformat()}'")
+                if date_from: out.append(f"`{fld}` >= :date_from"); args["date_from"] = date_from
+                if date_to: out.append(f"`{fld}` <= :date_to"); args["date_to"] = date_to
             elif categories:
-                out.append(f"`{fld}` IN (" + ", ".join("'" + c.replace("'", "''") + "'" for c in categories) + ")")
-    return out
+                args.update({f"category_{i}": c for i, c in enumerate(categories)})
+                out.append(f"`{fld}` IN (" + ", ".join(f":category_{i}" for i in range(len(categories))) + ")")
+    return out, args
 
 def _render_widget(spark, page: Page, w: Widget, sql: str, date_from, date_to, categories) -> RenderedWidget:
     x, y, wd, h = w.position
@@ -352,7 +355,8 @@ def _render_widget(spark, page: Page, w: Widget, sql: str, date_from, date_to, c
         else: shown = ", ".join(categories) if categories else "all"
         return RenderedWidget(w, 0, html=f'<div class="widget filter" id="w-{w.name}" style="{style}"><span class="label">'
                                          f'{html.escape(w.title)}</span> <span class="shown">{html.escape(shown)}</span></div>')
-    frame = frame_of(spark, widget_sql(w, sql, _predicates(page, w.dataset, date_from, date_to, categories)))
+    preds, args = _predicates(page, w.dataset, date_from, date_to, categories)
+    frame = frame_of(spark, widget_sql(w, sql, preds), args)
     title = html.escape(w.title)
     if w.kind == "counter":
         v = frame.iloc[0, 0] if len(frame) else None

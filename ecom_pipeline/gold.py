@@ -43,7 +43,9 @@ def reporting_amount(c: str, currency: str="USD") -> Column:
     return F.round(usd.cast("decimal(30,12)") / F.col("_rep_rate"), 2).cast("decimal(18,2)")
 
 # %% ../nbs/30_gold.ipynb #e55fd17f
-SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("reporting_currency", "string"),
+# the row of all categories of a date has is_all_categories = true (and product_category 'ALL', a label only: a category
+# may be called ALL too, so a reader tells the total row apart by the flag)
+SALES_METRICS_COLUMNS = [("order_date", "date"), ("product_category", "string"), ("is_all_categories", "boolean"), ("reporting_currency", "string"),
     ("orders", "bigint"), ("units", "bigint"), ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"),
     ("discount_amount", "decimal(18,2)"), ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"),
     ("avg_order_value", "decimal(18,2)"), ("promo_net_revenue", "decimal(18,2)"), ("promo_orders", "bigint"),
@@ -86,7 +88,8 @@ def _daily_sales(lines: DataFrame, *keys: str) -> DataFrame:
               (-money_sum(F.when(prod & ret, F.col("_net")))).alias("returns_amount"),
               money_sum(F.when(~prod, F.col("_net"))).alias("non_product_net_revenue")))
     for k in ("order_date", *keys): g = g.where(F.col(f"_g_{k}") == 0) # no grand totals: every row has a date (and its keys)
-    return (g.withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
+    return (g.withColumn("is_all_categories", F.col("_all") == 1)
+             .withColumn("product_category", F.when(F.col("_all") == 1, F.lit("ALL")).otherwise(F.col("product_category")))
              .withColumn("avg_order_value", F.when(F.col("orders") > 0, F.round(F.col("net_revenue") / F.col("orders"), 2)).cast("decimal(18,2)")))
 
 def sales_metrics(silver: DataFrame,
@@ -98,7 +101,7 @@ def sales_metrics(silver: DataFrame,
     return g.select(*[F.col(c).cast(t).alias(c) for c, t in SALES_METRICS_COLUMNS])
 
 # %% ../nbs/30_gold.ipynb #23668676
-SALES_BY_CURRENCY_COLUMNS = [("order_date", "date"), ("currency", "string"), ("product_category", "string"),
+SALES_BY_CURRENCY_COLUMNS = [("order_date", "date"), ("currency", "string"), ("product_category", "string"), ("is_all_categories", "boolean"),
     ("orders", "bigint"), ("units", "bigint"), ("customers", "bigint"), ("gross_revenue", "decimal(18,2)"),
     ("discount_amount", "decimal(18,2)"), ("net_revenue", "decimal(18,2)"), ("profit_amount", "decimal(18,2)"),
     ("avg_order_value", "decimal(18,2)"), ("returns_amount", "decimal(18,2)"), ("non_product_net_revenue", "decimal(18,2)")]
@@ -256,9 +259,10 @@ def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: li
         if rebuild: writer(spark.createDataFrame([], ddl(PROMOTION_PERFORMANCE_COLUMNS))).saveAsTable(tables.promotion_performance)
         return
     lo, hi = min(r.start_date for r in spans) - timedelta(days=BASELINE_DAYS), max(r.end_date for r in spans)
-    months = sorted({(lo + timedelta(days=i)).timetuple()[:2] for i in range((hi - lo).days + 1)})
-    part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
-    silver = spark.table(tables.orders_cleaned).where(f"({part}) AND order_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
+    # a month range on the partition columns: one predicate of constant size however far apart the promotions are
+    ym = F.col("order_year") * 100 + F.col("order_month")
+    silver = (spark.table(tables.orders_cleaned).where(ym.between(lo.year * 100 + lo.month, hi.year * 100 + hi.month))
+              .where(F.col("order_date").between(F.lit(lo), F.lit(hi))))
     out = writer(promotion_performance(silver, promos, currency, reporting_rates(spark, tables, currency)))
     if not rebuild: out = out.option("replaceWhere", "promo_id IN (" + ", ".join(f"'{r.promo_id}'" for r in spans) + ")")
     out.saveAsTable(tables.promotion_performance)

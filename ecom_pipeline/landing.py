@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_landing.ipynb #83bccf74
 from __future__ import annotations
-import csv, gzip, hashlib, re, zlib
+import csv, gzip, hashlib, os, re, stat, zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 from .sources import detect_source, split_header
 
 # %% auto #0
-__all__ = ['LandedFile', 'day_folder', 'is_data_file', 'safe_rel', 'LocalStore', 'S3Store', 'open_store', 'parse_order_date',
-           'LandSummary', 'land']
+__all__ = ['LandedFile', 'day_folder', 'is_data_file', 'unsafe_name', 'safe_rel', 'open_regular', 'scan_file', 'LocalStore',
+           'S3Store', 'open_store', 'parse_order_date', 'LandSummary', 'land']
 
 # %% ../nbs/03_landing.ipynb #5a50c65b
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ def is_data_file(name: str) -> bool:
     n = name.lower()
     return not n.startswith((".", "_")) and (n.endswith(".csv") or n.endswith(".csv.gz"))
 
+_UNSAFE_NAME = re.compile(r"[*?\[\]{}\\:]|[\x00-\x1f\x7f]")
+
+def unsafe_name(name: str) -> str|None:
+    "Why a file name cannot be read as itself by Spark (whose reader expands `*`, `?`, `[...]`, `{...}` and refuses `:`), or None."
+    bad = sorted(set(_UNSAFE_NAME.findall(name)))
+    if not bad: return None
+    shown = " ".join(repr(c)[1:-1] for c in bad)
+    return (f"the file name holds {shown}: Spark's reader treats * ? [ ] {{ }} \\ as a pattern and : as a URI scheme, so it "
+            "would not read this file as itself; rename the file (letters, digits, space, . _ - are safe)")
+
 def safe_rel(rel: str) -> str:
     "A relative key below the landing root; rejects absolute keys and `..`."
     p = PurePosixPath(rel.replace("\\", "/"))
@@ -42,11 +52,56 @@ def safe_rel(rel: str) -> str:
     return str(p)
 
 # %% ../nbs/03_landing.ipynb #730a78cf
+def open_regular(path):
+    "Open a file for reading only if it is a regular file itself (not a link, FIFO or device), without following a link."
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd); raise OSError(f"{path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
 def _md5(path: Path) -> str:
     h = hashlib.md5()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
+
+def _gunzip_chunks(chunks, limit: int):
+    "Decompress gzip `chunks` (all members), yielding at most `limit` + 1 bytes in pieces of 4 MiB at most."
+    d, out = zlib.decompressobj(16 + zlib.MAX_WBITS), 0
+    for raw in chunks:
+        while raw:
+            piece = d.decompress(raw, 1 << 22); raw = d.unconsumed_tail
+            out += len(piece); yield piece
+            if out > limit: return
+            if d.eof: # a gzip file may hold several members, one after the other
+                raw = d.unused_data + raw; d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if not raw.strip(b"\0"): return
+
+def scan_file(path, # a local file (a landed file, or the staged copy of an S3 object)
+              gz: bool, # a .gz file: scan its decompressed content
+              max_line_bytes: int, max_decompressed_bytes: int,
+             ) -> tuple[str, str]|None:
+    "`(rule, reason)` of the first limit the file's content is past (NUL byte, line length, decompressed size), or None."
+    with open_regular(path) as f:
+        chunks = iter(lambda: f.read(1 << 20), b"")
+        content = _gunzip_chunks(chunks, max_decompressed_bytes) if gz else chunks
+        total = run = 0
+        try:
+            for c in content:
+                total += len(c)
+                if gz and total > max_decompressed_bytes:
+                    return ("decompressed_too_large", f"its content is over {max_decompressed_bytes:,} bytes decompressed "
+                            "(ECOM_MAX_DECOMPRESSED_BYTES)")
+                if b"\0" in c:
+                    return "nul_byte", "it holds a NUL byte (binary content, not CSV text)"
+                parts = c.split(b"\n")
+                longest = max(run + len(parts[0]), max(map(len, parts[1:-1]), default=0), len(parts[-1]) if len(parts) > 1 else 0)
+                run = run + len(c) if len(parts) == 1 else len(parts[-1])
+                if longest > max_line_bytes:
+                    return "line_too_long", f"a line is over {max_line_bytes:,} bytes (ECOM_MAX_LINE_BYTES)"
+        except zlib.error as e:
+            return "gzip_invalid", f"it is not a valid gzip file ({e})"
+    return None
 
 def _first_bytes(data: bytes, gz: bool, n: int) -> bytes:
     "The first `n` bytes of a file's content, decompressing a gzip prefix if needed."
@@ -58,25 +113,43 @@ class LocalStore:
     def __init__(self, root: str): self.root = Path(root).resolve()
     def __repr__(self): return f"LocalStore({str(self.root)!r})"
     def uri(self, rel: str) -> str: return str(self.root/safe_rel(rel))
+    def _inside(self, p: Path) -> bool:
+        "True when `p`, links resolved, is below the landing root."
+        return p.resolve().is_relative_to(self.root)
     def list_day(self, d: date) -> tuple[list[LandedFile], list[str]]:
-        "Data files of a day folder, sorted by name, and the names of the files ignored there."
+        "Regular data files of a day folder, sorted by name, and the other entries (markers, links, special files), ignored."
         folder = self.root/day_folder(d)
         if not folder.is_dir(): return [], []
-        entries = sorted(p for p in folder.iterdir() if p.is_file())
-        files = [LandedFile(str(p), f"{day_folder(d)}/{p.name}", _md5(p), p.stat().st_size, d)
-                 for p in entries if is_data_file(p.name)]
-        return files, [p.name for p in entries if not is_data_file(p.name)]
-    def head(self, f: LandedFile, n: int=65536) -> bytes:
+        if not self._inside(folder): return [], [f"{day_folder(d)} (a link to a folder outside the landing root: not read)"]
+        files, ignored = [], []
+        for e in sorted(os.scandir(folder), key=lambda e: e.name):
+            mode = e.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode): continue
+            if stat.S_ISLNK(mode): ignored.append(f"{e.name} (a symbolic link: not read)"); continue
+            if not stat.S_ISREG(mode): ignored.append(f"{e.name} (not a regular file: not read)"); continue
+            if not is_data_file(e.name): ignored.append(e.name); continue
+            p = folder/e.name
+            files.append(LandedFile(str(p), f"{day_folder(d)}/{e.name}", _md5(p), e.stat(follow_symlinks=False).st_size, d))
+        return files, ignored
+    def head(self, f: LandedFile, n: int=(1 << 20) + 2) -> bytes:
         "The first `n` bytes of the file's (decompressed) content."
-        with open(f.uri, "rb") as fh: data = fh.read(n if not f.rel.endswith(".gz") else 1 << 20)
+        with open_regular(f.uri) as fh: data = fh.read(n if not f.rel.endswith(".gz") else 1 << 21)
         return _first_bytes(data, f.rel.lower().endswith(".gz"), n)
-    def put(self, rel: str, data: bytes) -> str:
-        p = self.root/safe_rel(rel); p.parent.mkdir(parents=True, exist_ok=True); p.write_bytes(data)
+    def put(self, rel: str, data: bytes, overwrite: bool=False) -> str:
+        "Write `data` at `rel`; unless `overwrite`, only when nothing is there (else `FileExistsError`)."
+        p = self.root/safe_rel(rel); p.parent.mkdir(parents=True, exist_ok=True)
+        if not self._inside(p.parent): raise OSError(f"{p.parent}: a link to a folder outside the landing root")
+        if overwrite: p.write_bytes(data)
+        else:
+            with os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as fh: fh.write(data)
         return str(p)
     def read(self, rel: str) -> bytes|None:
-        "The content of the file at `rel` below the root, or None when there is none."
+        "The content of the regular file at `rel` below the root, or None when there is none (links are not followed)."
         p = self.root/safe_rel(rel)
-        return p.read_bytes() if p.is_file() else None
+        if not p.parent.is_dir() or not self._inside(p.parent): return None
+        try:
+            with open_regular(p) as fh: return fh.read()
+        except FileNotFoundError: return None
     def spark_path(self, f: LandedFile, staging: Path|None) -> str: return f.uri
 
 class S3Store:
@@ -103,26 +176,39 @@ class S3Store:
                  for o in objs if is_data_file(name(o))]
         return files, [name(o) for o in objs if not is_data_file(name(o))]
     def _key(self, f: LandedFile) -> str: return f"{self.prefix}{safe_rel(f.rel)}"
-    def head(self, f: LandedFile, n: int=65536) -> bytes:
+    def head(self, f: LandedFile, n: int=(1 << 20) + 2) -> bytes:
+        if f.size == 0: return b"" # a Range request on an empty object fails with InvalidRange
         gz = f.rel.lower().endswith(".gz")
-        rng = f"bytes=0-{(n if not gz else 1 << 20) - 1}"
-        data = self.client.get_object(Bucket=self.bucket, Key=self._key(f), Range=rng)["Body"].read()
+        rng = f"bytes=0-{(n if not gz else 1 << 21) - 1}"
+        try: data = self.client.get_object(Bucket=self.bucket, Key=self._key(f), Range=rng)["Body"].read()
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "InvalidRange": raise
+            return b"" # emptied since it was listed
         return _first_bytes(data, gz, n)
-    def put(self, rel: str, data: bytes) -> str:
-        self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}{safe_rel(rel)}", Body=data)
+    def put(self, rel: str, data: bytes, overwrite: bool=False) -> str:
+        "Write `data` at `rel`; unless `overwrite`, only when no object is there (If-None-Match, else `FileExistsError`)."
+        key = f"{self.prefix}{safe_rel(rel)}"
+        try: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **({} if overwrite else {"IfNoneMatch": "*"}))
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise FileExistsError(f"{self.uri(rel)} exists") from None
+            raise
         return self.uri(rel)
     def read(self, rel: str) -> bytes|None:
         "The content of the object at `rel` below the root, or None when there is none."
         try: return self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix}{safe_rel(rel)}")["Body"].read()
         except self.client.exceptions.NoSuchKey: return None
     def spark_path(self, f: LandedFile, staging: Path|None) -> str:
-        "`direct` (staging None): the s3:// address for Spark; else a copy under `staging`, checked against the ETag."
+        "`direct` (staging None): the s3:// address for Spark; else a copy under `staging` of the version listed (If-Match its ETag)."
         if staging is None: return f.uri
         dest = Path(staging)/safe_rel(f.rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self.client.download_file(self.bucket, self._key(f), str(dest))
-        if "-" not in f.etag and _md5(dest) != f.etag:
-            raise OSError(f"{f.uri}: downloaded copy does not match its ETag {f.etag} (changed while reading?)")
+        # If-Match holds for every ETag (SSE-KMS and multipart ETags are not the MD5 of the content): S3 answers 412 if the
+        # object changed since it was listed, so the copy is the version the ledger records
+        try: self.client.download_file(self.bucket, self._key(f), str(dest), ExtraArgs={"IfMatch": f'"{f.etag}"'})
+        except self.client.exceptions.ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) not in ("412", "PreconditionFailed"): raise
+            raise OSError(f"{f.uri}: changed since it was listed (ETag {f.etag}): run the day again to read its new version") from None
         return str(dest)
 
 def open_store(root: str, client=None):
@@ -145,21 +231,42 @@ class LandSummary:
     days: int = 0
     unlanded: int = 0
     written: list = None
+    renamed: list = None # (taken key, key written instead): a file of that name was already there
+    already: list = None # keys that already held the same bytes: nothing written
     def __str__(self):
-        return (f"landed {self.lines - self.unlanded:,} of {self.lines:,} lines from {self.files} file(s) into {self.days} day folder(s)"
-                + (f"; {self.unlanded:,} line(s) without a readable order date kept in _unlanded/" if self.unlanded else ""))
+        out = (f"landed {self.lines - self.unlanded:,} of {self.lines:,} lines from {self.files} file(s) into {self.days} day folder(s)"
+               + (f"; {self.unlanded:,} line(s) without a readable order date kept in _unlanded/" if self.unlanded else ""))
+        if self.already: out += f"; {len(self.already)} file(s) were already landed with the same content"
+        for taken, new in self.renamed or []: out += f"\n  {taken} exists with other content: written as {new}"
+        return out
+
+def _put_new(store, rel: str, data: bytes, out: LandSummary) -> str|None:
+    "Write `data` at `rel` only if no file is there; the same bytes there: nothing to do; other bytes: the next free `-N` name."
+    stem, dot, ext = rel.rpartition("/")[2].partition(".")
+    folder = rel.rpartition("/")[0]
+    for n in range(1, 1000):
+        key = rel if n == 1 else f"{folder}/{stem}-{n}{dot}{ext}".lstrip("/")
+        try:
+            uri = store.put(key, data)
+        except FileExistsError:
+            if store.read(key) == data: out.already.append(store.uri(key)); return None
+            continue
+        if n > 1: out.renamed.append((store.uri(rel), uri))
+        return uri
+    raise FileExistsError(f"{store.uri(rel)}: 999 files of this name already landed")
 
 def land(files: list[str], # historical export CSVs (plain or .gz)
          to_root: str, # landing root: local folder or s3://bucket/prefix
          client=None, # boto3 S3 client (default: a new one)
         ) -> LandSummary:
     "Split historical exports by order date into `<root>/YYYY/MM/DD/` day folders."
-    store, out = open_store(to_root, client), LandSummary(written=[])
+    store, out = open_store(to_root, client), LandSummary(written=[], renamed=[], already=[])
     days = set()
     for path in files:
         p = Path(path)
         raw = gzip.decompress(p.read_bytes()) if p.name.lower().endswith(".gz") else p.read_bytes()
         lines = raw.splitlines(keepends=True)
+        while lines and not lines[0].strip(): lines.pop(0) # blank lines before the header
         if not lines: continue
         fs = detect_source(split_header(lines[0]), str(p))
         col = fs.column_for(fs.dialect.column("order_date") or "")
@@ -181,7 +288,8 @@ def land(files: list[str], # historical export CSVs (plain or .gz)
             else: days.add(d)
             body = b"".join(ls)
             if not body.endswith(b"\n"): body += b"\r\n" if lines[0].endswith(b"\r\n") else b"\n"
-            out.written.append(store.put(rel, lines[0] + body))
+            uri = _put_new(store, rel, lines[0] + body, out)
+            if uri: out.written.append(uri)
         out.files += 1
     out.days = len(days)
     return out

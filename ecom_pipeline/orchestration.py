@@ -107,7 +107,7 @@ def day_metrics(spark, cfg: PipelineConfig, order_dates: list):
     "`analytics.sales_metrics` (all categories) for the order dates the run refreshed, as pandas."
     from pyspark.sql import functions as F
     return (spark.table(cfg.tables.sales_metrics)
-                 .where((F.col("product_category") == "ALL") & F.col("order_date").isin(list(order_dates)))
+                 .where(F.col("is_all_categories") & F.col("order_date").isin(list(order_dates)))
                  .select("order_date", "orders", "customers", "units", "net_revenue", "avg_order_value", "reporting_currency")
                  .orderBy("order_date").toPandas())
 
@@ -115,11 +115,11 @@ def day_metrics(spark, cfg: PipelineConfig, order_dates: list):
 RUN_NOTEBOOK = "runs/daily_run.ipynb"
 
 def project_notebook(rel: str=RUN_NOTEBOOK) -> Path:
-    "A notebook of the project's `nbs/` folder ($ECOM_NOTEBOOKS_DIR, next to the package, or above the working folder)."
+    "A notebook of the project's `nbs/` folder: $ECOM_NOTEBOOKS_DIR when set, else the one next to the installed package."
     import ecom_pipeline
     env = os.environ.get("ECOM_NOTEBOOKS_DIR")
-    candidates = ([Path(env)] if env else []) + [Path(ecom_pipeline.__file__).resolve().parent.parent/"nbs"] + \
-                 [p/"nbs" for p in [Path.cwd(), *Path.cwd().parents]]
+    # never the working folder or its parents: a notebook planted there would run with the pipeline's credentials
+    candidates = [Path(env)] if env else [Path(ecom_pipeline.__file__).resolve().parent.parent/"nbs"]
     for c in candidates:
         if (c/rel).is_file(): return c/rel
     raise FileNotFoundError(f"{rel} not found in " + ", ".join(map(str, candidates)) + " (set ECOM_NOTEBOOKS_DIR to the nbs folder)")

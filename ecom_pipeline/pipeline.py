@@ -6,20 +6,21 @@
 from __future__ import annotations
 import json, os, re, shutil, socket, sys, tempfile, time, uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
 from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write
-from .landing import day_folder, open_store
+from .landing import day_folder, open_store, scan_file, unsafe_name
 from functools import reduce
-from .sources import DIALECTS, KAGGLE_ECOMMERCE, UnknownSourceError, detect_source, split_header
+from .sources import (DIALECTS, KAGGLE_ECOMMERCE, FileSchema, MissingColumnsError, UnknownSourceError, detect_source, find_header,
+                      split_header)
 from .bronze import append_bronze, bronze_columns, create_bronze, parse_lines, read_lines, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, ORDER_RULES, check_rules, create_etl_errors, split_valid, to_etl_errors, write_etl_errors
 from .silver import SILVER_COLUMNS, clean_orders, create_silver, dedupe_lines, is_blank, merge_silver, month_predicate, stage_orders
-from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, create_gold, mixed_currency_gold, refresh_customer_lifetime_value,
+from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, SALES_BY_CURRENCY_COLUMNS, SALES_METRICS_COLUMNS, create_gold, mixed_currency_gold, refresh_customer_lifetime_value,
                                 refresh_daily_customer_sales, refresh_promotion_performance, refresh_sales_metrics)
 from .reference import create_reference, refresh_seeds, with_fx_rates, with_promotions
 from .dimensions import create_dimensions, refresh_customers, refresh_products, with_customer_keys
@@ -27,17 +28,18 @@ from .anomalies import ANOMALIES_COLUMNS, anomaly_rows, create_anomalies, detect
 from .alerts import AlertConfig, compose_alert, send_alert
 
 # %% auto #0
-__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'STAGES', 'all_table_names',
-           'ensure_tables', 'RunSummary', 'AccountingError', 'QuarantineRateExceeded', 'NoDataError',
-           'RunInProgressError', 'new_run_id', 'ingest', 'latest_file_versions', 'usual_prices', 'day_sources',
-           'checked_day', 'build_silver', 'previous_versions', 'day_lines', 'day_customers', 'build_gold', 'record_run',
-           'up_to_date', 'record_quality', 'claim_run_date', 'release_claim', 'StageOrderError', 'RunFailed',
-           'DailyRun', 'run_daily']
+__all__ = ['LEDGER_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'HEAD_BYTES',
+           'MAX_REJECTED_BYTES', 'STAGES', 'all_table_names', 'ensure_tables', 'RunSummary', 'AccountingError',
+           'QuarantineRateExceeded', 'NoDataError', 'RunInProgressError', 'new_run_id', 'Rejection', 'admit_file',
+           'ingest', 'reject_reference', 'latest_file_versions', 'usual_prices', 'day_sources', 'checked_day',
+           'build_silver', 'previous_versions', 'day_lines', 'day_customers', 'build_gold', 'record_run', 'up_to_date',
+           'record_quality', 'host_boot_id', 'claim_run_date', 'ClaimLostError', 'renew_claim', 'release_claim',
+           'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily']
 
 # %% ../nbs/60_pipeline.ipynb #508ec5c6
 LEDGER_COLUMNS = [("file_key", "string"), ("etag", "string"), ("size_bytes", "bigint"), ("landing_date", "date"),
                   ("source_system", "string"), ("line_count", "bigint"), ("status", "string"), ("run_id", "string"),
-                  ("ingested_at", "timestamp")]
+                  ("ingested_at", "timestamp"), ("reason", "string")] # reason: why a `rejected` file was (rule: text)
 
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
     ("finished_at", "timestamp"), ("source_root", "string"), ("files_found", "int"), ("files_new", "int"), ("lines_read", "bigint"),
@@ -48,7 +50,8 @@ PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", 
 DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
                       ("rows_checked", "bigint"), ("rows_failed", "bigint")]
 RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
-                      ("claimed_at", "timestamp"), ("expires_at", "timestamp")]
+                      ("claimed_at", "timestamp"), ("expires_at", "timestamp"),
+                      ("host_boot_id", "string")] # the boot and PID namespace the pid belongs to (`host_boot_id`)
 
 def all_table_names(tables: Tables) -> list[str]:
     "Every table of the lakehouse."
@@ -75,11 +78,15 @@ def ensure_tables(spark: SparkSession, tables: Tables):
                            "to rebuild them in the reporting currency")
     # a lakehouse made by an older release: the columns added since (separate stages; reference data)
     for name, cols in ((tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS), (tables.orders_cleaned, SILVER_COLUMNS),
+                       (tables.ingested_files, LEDGER_COLUMNS), (tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS),
                        (tables.order_transactions, bronze_columns()),
                        (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS)):
         added = add_missing_columns(spark, name, cols)
         if "source_system" in added and name != tables.order_transactions: # before more sources came, there was one
-            spark.sql(f"UPDATE {name} SET source_system = '{KAGGLE_ECOMMERCE.source_system}' WHERE source_system IS NULL")
+            spark.sql(f"UPDATE {name} SET source_system = :s WHERE source_system IS NULL", args={"s": KAGGLE_ECOMMERCE.source_system})
+    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.sales_metrics_by_currency, SALES_BY_CURRENCY_COLUMNS)):
+        if add_missing_columns(spark, name, cols): # before the flag, the total row was the one named ALL
+            spark.sql(f"UPDATE {name} SET is_all_categories = (product_category = 'ALL') WHERE is_all_categories IS NULL")
 
 # %% ../nbs/60_pipeline.ipynb #141e8018
 @dataclass
@@ -202,11 +209,60 @@ def _retry(cfg: PipelineConfig, log):
     "`retry_write` with the run's settings."
     return lambda fn, what: retry_write(fn, what, cfg.write_retries, log)
 
+@dataclass(frozen=True)
+class Rejection:
+    "Why a landed file is not read: the rule (a column of `logs.etl_errors` and of the ledger's reason) and the reason."
+    rule: str
+    reason: str
+    line_number: int|None = None # the header's line when the header is the cause
+    raw_record: str|None = None # at most `MAX_REJECTED_BYTES` of it
+
+HEAD_BYTES = (1 << 20) + 2 # what is read of a file to find its header: the header line must end within it
+MAX_REJECTED_BYTES = 500 # of a rejected header, kept in logs.etl_errors: enough to recognise it, never a whole file
+
+def _clip(text: str, limit: int=MAX_REJECTED_BYTES) -> str:
+    "At most `limit` bytes of `text` (UTF-8), whole characters only."
+    b = text.encode("utf-8", errors="replace")
+    return text if len(b) <= limit else b[:limit].decode("utf-8", errors="ignore") + " [...]"
+
+def admit_file(store, f, cfg: PipelineConfig, staging: Path|None) -> tuple[FileSchema, str]|Rejection|None:
+    "How to read one new landed file: `(FileSchema with its header line, path for Spark)`, a `Rejection`, or None when it holds no non-blank byte."
+    import zlib
+    why = unsafe_name(f.rel.rsplit("/", 1)[-1])
+    if why: return Rejection("file_name_unsafe", why)
+    if f.size > cfg.max_file_bytes:
+        return Rejection("file_too_large", f"{f.size:,} bytes, over the limit of {cfg.max_file_bytes:,} (ECOM_MAX_FILE_BYTES)")
+    try: head = store.head(f, HEAD_BYTES)
+    except zlib.error as e: return Rejection("gzip_invalid", f"it is not a valid gzip file ({e})")
+    line_no, line, complete = find_header(head)
+    if line is None:
+        if len(head) < HEAD_BYTES: return None # the whole file was read: blank
+        return Rejection("header_not_found", f"its first {HEAD_BYTES:,} bytes are blank")
+    if not complete and len(head) >= HEAD_BYTES or len(line.encode("utf-8", errors="replace")) > cfg.max_line_bytes:
+        return Rejection("line_too_long", f"the header line is over {min(cfg.max_line_bytes, HEAD_BYTES):,} bytes (ECOM_MAX_LINE_BYTES)",
+                         line_no, _clip(line))
+    header = split_header(line)
+    if len(header) > cfg.max_columns:
+        return Rejection("too_many_columns", f"the header has {len(header):,} columns, over the limit of {cfg.max_columns:,} "
+                         "(ECOM_MAX_COLUMNS)", line_no, _clip(line))
+    try: fs = detect_source(header, f.rel)
+    except UnknownSourceError as e: return Rejection("unknown_source", str(e), line_no, _clip(line))
+    except MissingColumnsError as e: return Rejection("missing_columns", str(e), line_no, _clip(line))
+    path = store.spark_path(f, staging)
+    if "://" not in path: # a local file or a staged copy: its content is checked before Spark reads it
+        past = scan_file(path, f.rel.lower().endswith(".gz"), cfg.max_line_bytes, cfg.max_decompressed_bytes)
+        if past: return Rejection(*past)
+    return replace(fs, header_line=line_no), path
+
 def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_id: str, ingested_at: datetime,
            staging: Path|None, summary: RunSummary, log=print):
-    "Append the day's new files to bronze and record them in the ledger; check lines read = bronze rows per file."
+    """Append the day's new files to bronze and record them in the ledger; check lines read = bronze rows per file.
+    A file past a limit, of no known source or unsafe to read is rejected whole (a row in `logs.etl_errors`, the ledger
+    says why); the day's other files are loaded."""
     t, retry = cfg.tables, _retry(cfg, log)
     files, summary.ignored = store.list_day(run_date)
+    for i in summary.ignored:
+        if i.endswith(": not read)"): summary.warnings.append(f"{day_folder(run_date)}/{i}"); log(f"    ignored {i}")
     summary.files_found = len(files)
     done = {(r.file_key, r.etag) for r in spark.table(t.ingested_files).where(F.col("landing_date") == F.lit(run_date))
                                               .select("file_key", "etag").collect()}
@@ -214,18 +270,18 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
     summary.files_new, summary.files_skipped = len(new), len(files) - len(new)
     ledger, errors, read = [], [], {}
     for f in new:
-        header = split_header(store.head(f))
-        if not header:
-            ledger.append((f, None, "empty")); log(f"    {f.rel}: empty file, no lines"); continue
-        try:
-            fs = detect_source(header, f.uri)
-        except UnknownSourceError as e:
-            errors.append((run_id, "unknown_source", str(e), f.uri, f.etag, 1, ",".join(header), run_date, ingested_at))
-            ledger.append((f, None, "rejected")); summary.unreadable_files += 1; log(f"    {e}")
-            summary.warnings.append(f"{f.rel}: rejected whole, its header matches no known source (one row in logs.etl_errors)")
+        got = admit_file(store, f, cfg, staging)
+        if got is None:
+            ledger.append((f, None, "empty", None)); log(f"    {f.rel}: empty file, no lines"); continue
+        if isinstance(got, Rejection):
+            errors.append((run_id, got.rule, f"{f.rel}: rejected whole: {got.reason}", f.uri, f.etag, got.line_number,
+                           got.raw_record, run_date, ingested_at))
+            ledger.append((f, None, "rejected", f"{got.rule}: {got.reason}")); summary.unreadable_files += 1
+            log(f"    {f.rel}: rejected whole ({got.rule}): {got.reason}")
+            summary.warnings.append(f"{f.rel}: rejected whole ({got.rule}): {got.reason[:300]} (one row in logs.etl_errors)")
             continue
-        path = store.spark_path(f, staging)
-        read[(f.uri, f.etag)] = max(spark.read.text(path).count() - 1, 0) # physical lines after the header
+        fs, path = got
+        read[(f.uri, f.etag)] = max(spark.read.text(path).count() - fs.header_line, 0) # physical lines after the header
         parsed = parse_lines(read_lines(spark, [(path, f.uri, f.etag)]), fs)
         if fs.dialect.skip_blank_lines: summary.blank_lines += parsed.where(is_blank(fs.dialect)).count()
         retry(lambda: append_bronze(to_bronze(parsed, fs.dialect.source_system, run_date, ingested_at, run_id), t, f.uri, f.etag),
@@ -233,7 +289,7 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
         if fs.extra:
             msg = f"{f.rel}: extra column(s) {', '.join(fs.extra)} kept in bronze _rescued_data"
             log(f"    {msg}"); summary.warnings.append(msg)
-        ledger.append((f, fs.dialect.source_system, "ingested"))
+        ledger.append((f, fs.dialect.source_system, "ingested", None))
     counts = {}
     if read:
         b = _bronze_day(spark, t, run_date)
@@ -248,11 +304,21 @@ def ingest(spark: SparkSession, cfg: PipelineConfig, store, run_date: date, run_
     if errors:
         retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
     if ledger: # an append: the files were not in the ledger when this run (holding the date's claim) read it
-        rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at)
-                for f, src, status in ledger]
+        rows = [(f.uri, f.etag, f.size, run_date, src, counts.get((f.uri, f.etag), 0), status, run_id, ingested_at, reason)
+                for f, src, status, reason in ledger]
         retry(lambda: spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
                            .option("txnAppId", f"ecom_pipeline.ledger:{run_id}").option("txnVersion", 1)
                            .saveAsTable(t.ingested_files), "logs.ingested_files")
+
+def reject_reference(spark: SparkSession, cfg: PipelineConfig, rejected: list, run_date: date, run_id: str, summary: RunSummary, log=print):
+    "Record reference files with bad lines (from `refresh_seeds`): a row each in `logs.etl_errors`, a warning, a rejected file."
+    if not rejected: return
+    rows = [(run_id, "reference_invalid", f"{str(e)[:4000]} (the version loaded before stays in force)", source, version, None, None,
+             run_date, summary.started_at) for source, version, e in rejected]
+    _retry(cfg, log)(lambda: write_etl_errors(spark, cfg.tables, spark.createDataFrame(rows, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
+    summary.unreadable_files += len(rejected)
+    for source, _, e in rejected:
+        summary.warnings.append(f"{source}: not loaded, the version loaded before stays in force: {' '.join(str(e).split())[:400]}")
 
 def _bronze_day(spark: SparkSession, t: Tables, d: date) -> DataFrame:
     "Bronze lines of one landing day (partition-pruned)."
@@ -395,9 +461,8 @@ def build_gold(spark: SparkSession, cfg: PipelineConfig, summary: RunSummary, lo
           "gold customer_lifetime_value")
     retry(lambda: refresh_promotion_performance(spark, t, summary.order_dates, rebuild, cur),
           "gold promotion_performance")
-    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in summary.order_dates)
-    total = spark.sql(f"SELECT sum(net_revenue) AS v FROM {t.sales_metrics} WHERE product_category = 'ALL' "
-                      f"AND order_date IN ({dates})").first()["v"]
+    total = (spark.table(t.sales_metrics).where(F.col("is_all_categories") & F.col("order_date").isin(summary.order_dates))
+             .agg(F.sum("net_revenue").alias("v")).first()["v"])
     summary.net_revenue = total or Decimal("0.00")
 
 # %% ../nbs/60_pipeline.ipynb #5a75e056
@@ -424,6 +489,15 @@ def record_quality(spark: SparkSession, tables: Tables, summary: RunSummary, rul
           .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
 
 # %% ../nbs/60_pipeline.ipynb #81208f4b
+def host_boot_id() -> str:
+    """This boot of this host and this PID namespace (Linux: the kernel's boot id and the namespace's inode). A PID means
+    the same process only under the same value: after a reboot, or in another container with the same host name, it does not."""
+    try: boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError: boot = "unknown-boot"
+    try: ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError: ns = 0
+    return f"{boot}/{ns}"
+
 def _pid_alive(pid: int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -434,16 +508,18 @@ def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run
                    pid: int|None=None, # default: this process; 0 for a run whose stages run in several processes
                   ):
     "Take `logs.run_claims` for `run_date`, or raise `RunInProgressError` naming the run that holds it."
-    t, host, pid = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid
-    row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours))], ddl(RUN_CLAIMS_COLUMNS))
+    t, host, pid, boot = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid, host_boot_id()
+    row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours), boot)], ddl(RUN_CLAIMS_COLUMNS))
     def take(dead_run: str|None=None) -> list:
-        free = "t.run_id IS NULL OR t.expires_at < s.claimed_at" + (f" OR t.run_id = '{dead_run}'" if dead_run else "")
-        merge_into(spark, t, row, "t.run_date = s.run_date", update_when=free)
+        free = "t.run_id IS NULL OR t.expires_at < s.claimed_at" + (" OR t.run_id = :dead_run" if dead_run else "")
+        merge_into(spark, t, row, "t.run_date = s.run_date", update_when=free, args={"dead_run": dead_run} if dead_run else None)
         return spark.table(t).where(F.col("run_date") == F.lit(run_date)).collect()
     def attempt():
         held, took_over = take(), None
         h = next((r for r in held if r.run_id != run_id), None)
-        if h is not None and len(held) == 1 and h.run_id and h.host == host and h.pid and h.pid != pid and not _pid_alive(h.pid):
+        # a PID is only compared on the same host, boot and PID namespace: elsewhere the number may be another process
+        if (h is not None and len(held) == 1 and h.run_id and h.host == host and h.host_boot_id == boot and h.pid and h.pid != pid
+                and not _pid_alive(h.pid)):
             held, took_over = take(h.run_id), h.run_id # its process on this host is gone (killed): take the date over
         if len(held) != 1 or held[0].run_id != run_id:
             h = next((r for r in held if r.run_id != run_id), held[0])
@@ -455,11 +531,24 @@ def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run
     took_over = retry_write(attempt, "logs.run_claims", cfg.write_retries, log)
     if took_over: log(f"    took over the claim of run {took_over}: its process on this host is gone")
 
+class ClaimLostError(RuntimeError):
+    headline = "the run lost its claim on the date"
+
+def renew_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print):
+    "Extend this run's claim to `now` + claim_hours; raise `ClaimLostError` if the run no longer holds its date."
+    t = cfg.tables.name("logs", "run_claims")
+    n = retry_write(lambda: spark.sql(f"UPDATE {t} SET expires_at = :until WHERE run_date = :run_date AND run_id = :run_id",
+                                      args={"until": now + timedelta(hours=cfg.claim_hours), "run_date": run_date, "run_id": run_id}
+                                     ).first()["num_affected_rows"], "logs.run_claims", cfg.write_retries, log)
+    if n != 1:
+        raise ClaimLostError(f"run {run_id} no longer holds its claim on {run_date} (it expired and another run took it): "
+                             f"this stage wrote nothing; raise ECOM_CLAIM_HOURS (now {cfg.claim_hours}) if runs take that long")
+
 def release_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, log=print):
     "Give the date back (only if this run still holds it)."
     t = cfg.tables.name("logs", "run_claims")
-    retry_write(lambda: spark.sql(f"UPDATE {t} SET run_id = NULL WHERE run_date = DATE'{run_date.isoformat()}' "
-                                  f"AND run_id = '{run_id}'"), "logs.run_claims", cfg.write_retries, log)
+    retry_write(lambda: spark.sql(f"UPDATE {t} SET run_id = NULL WHERE run_date = :run_date AND run_id = :run_id",
+                                  args={"run_date": run_date, "run_id": run_id}), "logs.run_claims", cfg.write_retries, log)
 
 # %% ../nbs/60_pipeline.ipynb #9155fb26
 def _headline(e: BaseException) -> str:
@@ -503,7 +592,7 @@ class DailyRun:
         self.run_id = run_id or new_run_id(self.run_date)
         self.s = RunSummary(self.run_id, self.run_date, cfg.source_root, started_at=_now(), environment=environment,
                             reporting_currency=cfg.reporting_currency)
-        self.lines, self.t0, self.finished = None, time.time(), False
+        self.lines, self.t0, self.finished, self.claim_renewed = None, time.time(), False, time.time()
 
     # -- state between stages -------------------------------------------------------------------------------------
     def _load(self, stage: str):
@@ -531,9 +620,16 @@ class DailyRun:
     def _save(self):
         _retry(self.cfg, self.log)(lambda: record_run(self.spark, self.cfg.tables, self.s), "logs.pipeline_runs")
 
+    def _renew(self):
+        "Extend the date's claim before a stage that writes: always in separate tasks, in one process once a quarter of it has passed."
+        if not self.s.claimed or (not self.separate and time.time() - self.claim_renewed < self.cfg.claim_hours * 900): return
+        renew_claim(self.spark, self.cfg, self.run_date, self.run_id, _now(), self.log)
+        self.claim_renewed = time.time()
+
     def _stage(self, stage: str, body) -> RunSummary:
         if self.separate and stage != "ingest_bronze": self._load(stage)
         try:
+            if stage in ("build_silver", "build_gold") and self.s.status == "running": self._renew()
             body()
             self.s.stages_done.append(stage)
         except Exception as e:
@@ -575,17 +671,20 @@ class DailyRun:
         store = open_store(cfg.source_root, self.client)
         staging = None
         if cfg.source_root.startswith(("s3://", "s3a://")) and cfg.s3_read == "stage":
-            base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else Path(tempfile.gettempdir())/"ecom_pipeline_staging"
-            staging = base/self.run_id
+            base = Path(cfg.warehouse)/"_staging" if cfg.warehouse else None # else the system's temporary folder
+            if base: base.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f"ecom_pipeline_staging_{self.run_id}_", dir=base)) # private (0700), new each run
         try:
             with _timed(s, "setup", self.log):
                 retry(lambda: ensure_tables(spark, t), "creating the tables")
                 claim_run_date(spark, cfg, self.run_date, self.run_id, s.started_at, self.log, pid=0 if self.separate else None)
-                s.claimed = True
+                s.claimed, self.claim_renewed = True, time.time()
                 retry(lambda: record_run(spark, t, s, new=not self.separate), "logs.pipeline_runs")
             with _timed(s, "ingest", self.log): ingest(spark, cfg, store, self.run_date, self.run_id, s.started_at, staging, s, self.log)
             with _timed(s, "reference", self.log):
-                s.reference_loaded = retry(lambda: refresh_seeds(spark, t, store, s.started_at, self.log), "reference data")
+                bad_refs = []
+                s.reference_loaded = retry(lambda: refresh_seeds(spark, t, store, s.started_at, self.log, bad_refs), "reference data")
+                reject_reference(spark, cfg, bad_refs, self.run_date, self.run_id, s, self.log)
         finally:
             if staging is not None: shutil.rmtree(staging, ignore_errors=True)
         s.up_to_date_by = None if (s.files_new or self.force or s.reference_loaded) else up_to_date(spark, t, self.run_date)

@@ -12,10 +12,10 @@ from .config import Tables
 from .spark import create_table, ddl
 
 # %% auto #0
-__all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'PRODUCT_PRICES_COLUMNS', 'SEED_LINEAGE', 'DEFAULT_PROMOTIONS', 'SEEDS',
-           'ReferenceDataError', 'parse_promotions', 'parse_product_prices', 'parse_fx_rates', 'default_fx_rates',
-           'create_reference', 'seed_text', 'seed_version', 'refresh_seeds', 'with_promotions', 'fx_calendar',
-           'with_fx_rates']
+__all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'PRODUCT_PRICES_COLUMNS', 'SEED_LINEAGE', 'FIRST_DATE', 'LAST_DATE',
+           'MAX_PROMOTION_DAYS', 'DEFAULT_PROMOTIONS', 'SEEDS', 'ReferenceDataError', 'parse_promotions',
+           'parse_product_prices', 'parse_fx_rates', 'default_fx_rates', 'create_reference', 'seed_text',
+           'seed_version', 'refresh_seeds', 'with_promotions', 'fx_calendar', 'with_fx_rates']
 
 # %% ../nbs/21_reference.ipynb #302d70f8
 class ReferenceDataError(ValueError):
@@ -40,9 +40,18 @@ def _records(text: str, file_name: str, required: tuple, optional: tuple=()):
         if len(row) != len(header): yield reader.line_num, None; continue
         yield reader.line_num, {h: v.strip() for h, v in zip(header, row)}
 
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2099, 12, 31) # dates a reference file may hold
+MAX_PROMOTION_DAYS = 366 # longest promotion window, first to last day
+
 def _iso_date(v: str) -> date|None:
     try: return date.fromisoformat(v) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) else None
     except ValueError: return None
+
+def _date_in_range(d: date|None, column: str, bad) -> date|None:
+    "`d` when it is within FIRST_DATE..LAST_DATE; else report it with `bad` and return None."
+    if d is not None and not FIRST_DATE <= d <= LAST_DATE:
+        bad("date_out_of_range", f"{column} {d} is outside {FIRST_DATE}..{LAST_DATE}"); return None
+    return d
 
 def _number(v: str) -> Decimal|None:
     try: return Decimal(v) if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", v) else None
@@ -65,6 +74,7 @@ def parse_promotions(text: str, # the content of a promotions file
         if r is None: bad("wrong_field_count", "the row has a different number of fields than the header"); continue
         pid, cat, prod = r["promo_id"], r.get("product_category", ""), r.get("product_name", "")
         start, end, rate = _iso_date(r["start_date"]), _iso_date(r["end_date"]), _number(r["discount_rate"])
+        start_ok, end_ok = _date_in_range(start, "start_date", bad), _date_in_range(end, "end_date", bad)
         if not pid: bad("promo_id_missing", "promo_id is empty")
         elif not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", pid): bad("promo_id_invalid", f"{pid!r}: use 1-64 letters, digits, '_', '.', ':' or '-'")
         elif pid in seen: bad("promo_id_duplicate", f"{pid!r} is also on line {seen[pid]}")
@@ -73,7 +83,9 @@ def parse_promotions(text: str, # the content of a promotions file
         if bool(cat) == bool(prod): bad("scope_invalid", "set product_category or product_name, exactly one of them")
         if start is None: bad("start_date_invalid", f"{r['start_date']!r} is not a date YYYY-MM-DD")
         if end is None: bad("end_date_invalid", f"{r['end_date']!r} is not a date YYYY-MM-DD")
-        if start and end and end < start: bad("end_before_start", f"end_date {end} is before start_date {start}")
+        if start_ok and end_ok and end < start: bad("end_before_start", f"end_date {end} is before start_date {start}")
+        elif start_ok and end_ok and (end - start).days + 1 > MAX_PROMOTION_DAYS:
+            bad("window_too_long", f"{start} to {end} is {(end - start).days + 1:,} days, more than {MAX_PROMOTION_DAYS}")
         if rate is None or not 0 < rate <= 1: bad("discount_rate_out_of_range", f"{r['discount_rate']!r} is not a number in (0, 1]")
         rows.append((pid, r["name"], cat or None, prod or None, start, end, rate))
     _raise_all(errors, file_name)
@@ -107,6 +119,7 @@ def parse_fx_rates(text: str, # the content of an fx_rates file
         if r is None: bad("wrong_field_count", "the row has a different number of fields than the header"); continue
         d, cur, rate = _iso_date(r["date"]), r["currency"].upper(), _number(r["rate_to_usd"])
         if d is None: bad("date_invalid", f"{r['date']!r} is not a date YYYY-MM-DD")
+        else: _date_in_range(d, "date", bad)
         if not re.fullmatch(r"[A-Z]{3}", cur): bad("currency_invalid", f"{r['currency']!r} is not a 3-letter ISO 4217 code")
         if rate is None or rate <= 0: bad("rate_invalid", f"{r['rate_to_usd']!r} is not a positive number")
         elif rate.as_tuple().exponent < -10 or rate >= 10 ** 8: bad("rate_invalid", f"{r['rate_to_usd']!r} does not fit decimal(18,10)")
@@ -166,15 +179,25 @@ def seed_version(text: str) -> str:
     "The version of a reference file: the first 16 hex digits of the SHA-256 of its content."
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-def refresh_seeds(spark: SparkSession, tables: Tables, store, loaded_at: datetime, log=print) -> list[str]:
-    "Load each reference file whose content changed into its table (overwrite); the names of the files loaded."
+def refresh_seeds(spark: SparkSession, tables: Tables, store, loaded_at: datetime, log=print,
+                  rejected: list|None=None, # gets (source, version, error) of each landed file with bad lines
+                 ) -> list[str]:
+    """Load each reference file whose content changed into its table (overwrite); the names of the files loaded.
+    A file with bad lines is not loaded: its previous version stays in force, and it is added to `rejected` (None: raise)."""
     loaded = []
     for name, (table, parse, cols, _) in SEEDS.items():
-        text, source = seed_text(store, name)
+        try: text, source = seed_text(store, name)
+        except ReferenceDataError as e:
+            if rejected is None: raise
+            rejected.append((store.uri(f"reference/{name}"), None, e)); continue
         version, target = seed_version(text), getattr(tables, table)
         current = spark.table(target).select("seed_version").limit(1).collect()
         if current and current[0][0] == version: continue
-        rows = parse(text, source) # raises before anything is written
+        try: rows = parse(text, source) # raises before anything is written
+        except ReferenceDataError as e:
+            if rejected is None: raise
+            rejected.append((source, version, e))
+            log(f"  reference {name}: rejected, the version loaded before stays in force: {str(e)[:300]}"); continue
         if not rows and not current: continue # empty then, empty now
         (spark.createDataFrame([r + (version, source, loaded_at) for r in rows], ddl(cols + SEED_LINEAGE))
               .write.format("delta").mode("overwrite").saveAsTable(target))

@@ -169,12 +169,12 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
         for _ in range(n_dup):
             lines.insert(rng.randrange(len(lines) + 1), lines[rng.randrange(len(lines))]); s.duplicates += 1
         body = "\r\n".join([header] + lines) + "\r\n"
-        s.files.append(store.put(f"{day_folder(d)}/orders_{d:%Y%m%d}.csv", body.encode()))
+        s.files.append(store.put(f"{day_folder(d)}/orders_{d:%Y%m%d}.csv", body.encode(), overwrite=True))
         s.days += 1; s.lines += len(lines); prev = base
         if progress: progress(f"  {d}  {len(lines):>9,} lines  -> {s.files[-1]}")
     if reference:
         promos, rates = reference_files(start, days, seed)
-        store.put("reference/promotions.csv", promos.encode()); store.put("reference/fx_rates.csv", rates.encode())
+        store.put("reference/promotions.csv", promos.encode(), overwrite=True); store.put("reference/fx_rates.csv", rates.encode(), overwrite=True)
     s.seconds = time.time() - t0
     return s
 

@@ -5,12 +5,13 @@
 # %% ../nbs/02_sources.ipynb #438a2dcb
 from __future__ import annotations
 import csv, io, re
+from collections import Counter
 from dataclasses import dataclass
 
 # %% auto #0
 __all__ = ['FIELDS', 'KAGGLE_ECOMMERCE', 'UCI_ONLINE_RETAIL', 'INDIAN_ECOMMERCE_ORDERS', 'INDIAN_ECOMMERCE', 'DIALECTS',
-           'SourceDialect', 'dialect_of', 'bronze_name', 'bronze_source_columns', 'split_header', 'UnknownSourceError',
-           'MissingColumnsError', 'FileSchema', 'detect_source']
+           'SourceDialect', 'dialect_of', 'bronze_name', 'bronze_source_columns', 'find_header', 'split_header',
+           'UnknownSourceError', 'MissingColumnsError', 'FileSchema', 'detect_source']
 
 # %% ../nbs/02_sources.ipynb #b8ac902b
 FIELDS = ("order_id", "order_date", "order_time", "customer_id", "product_category", "product_name", "product_code", "quantity",
@@ -112,6 +113,22 @@ def bronze_source_columns(dialects=DIALECTS) -> list[str]:
 
 
 # %% ../nbs/02_sources.ipynb #04eac074
+_LINE_BREAK = re.compile(r"\r\n|\r|\n") # where Spark's text reader ends a line
+
+def find_header(head: bytes|str) -> tuple[int, str|None, bool]:
+    """The header of a file from its first bytes: `(line number, line, complete)` of the first line that holds a non-blank
+    character (blank or whitespace-only lines before it are skipped), or `(0, None, True)` when there is none in `head`.
+    `complete` is False when `head` ends inside that line."""
+    if isinstance(head, bytes): head = head.decode("utf-8", errors="replace")
+    head = head.removeprefix("\ufeff")
+    pos, n = 0, 1
+    for m in _LINE_BREAK.finditer(head):
+        line = head[pos:m.start()]
+        if line.strip(): return n, line, True
+        pos, n = m.end(), n + 1
+    line = head[pos:]
+    return (n, line, False) if line.strip() else (0, None, True)
+
 def split_header(first_line: bytes|str) -> list[str]:
     "Column names of a CSV header line: BOM, CR/LF and surrounding spaces removed."
     if isinstance(first_line, bytes): first_line = first_line.decode("utf-8", errors="replace")
@@ -131,6 +148,7 @@ class FileSchema:
     dialect: SourceDialect
     header: tuple # the file's columns in file order, as written
     extra: tuple # columns not in the dialect (kept in bronze as `_rescued_data` JSON)
+    header_line: int = 1 # line number of the header (blank lines may come before it); data lines follow it
     def column_for(self, name: str) -> str|None:
         "The file's spelling of dialect column `name`, or None."
         return next((h for h in self.header if _norm(h) == _norm(name)), None)
@@ -142,7 +160,8 @@ def detect_source(header: list[str], # the file's header columns
     "Match a header to the dialect it shares most columns with; raise naming the file when none fits."
     if not header: raise UnknownSourceError(f"{file_name}: empty file, no header line")
     got = {_norm(h) for h in header}
-    dups = sorted({h for h in header if [_norm(x) for x in header].count(_norm(h)) > 1})
+    seen = Counter(_norm(h) for h in header) # linear: a header may have many columns
+    dups = sorted({h for h in header if seen[_norm(h)] > 1})
     if dups: raise UnknownSourceError(f"{file_name}: header repeats column(s) {', '.join(dups)}")
     best = max(dialects, key=lambda d: len(got & {_norm(c) for c in d.columns}))
     known = {_norm(c) for c in best.columns}

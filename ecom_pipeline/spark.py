@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from .config import on_databricks
 
 # %% auto #0
-__all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
+__all__ = ['HOME_MARKER', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
            'WarehouseBusyError', 'lock_warehouse', 'local_spark_conf', 'get_spark', 'ddl', 'create_table',
            'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
 
@@ -116,6 +116,12 @@ logger.quiet14.level = error
 # it (and reports it if it cannot), so the trace is noise
 logger.quiet15.name = org.apache.spark.sql.delta.commands.MergeIntoCommand
 logger.quiet15.level = fatal
+# at exit, the JVM's shutdown hook and the block manager both delete Spark's temp folders: the one that comes second logs
+# `IOException: Failed to delete: /tmp/blockmgr-...` with a stack trace after the run's own last line, which reads as a failure
+logger.quiet16.name = org.apache.spark.util.ShutdownHookManager
+logger.quiet16.level = off
+logger.quiet17.name = org.apache.spark.storage.DiskBlockManager
+logger.quiet17.level = off
 # the Hive metastore logs expected conditions (schema exists; Delta tables are not Hive-compatible) as errors
 logger.quiet13.name = org.apache.hadoop.hive.metastore
 logger.quiet13.level = off
@@ -213,6 +219,39 @@ def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memo
     return conf
 
 # %% ../nbs/01_spark.ipynb #acb3bc65
+HOME_MARKER = ".ecom_pipeline.home" # in a local warehouse: the absolute path its catalog (metastore_db) was made at
+
+def _catalog_moved(wh: Path) -> bool:
+    """Before a session opens warehouse `wh`: True when its catalog was made at another path (the folder was copied or moved,
+    or made by a release before the marker). That catalog holds absolute table locations, which point into the other
+    folder: it is set aside (never opened), and the session registers the tables found in `wh` instead (`_register_tables`)."""
+    db, marker = wh/"metastore_db", wh/HOME_MARKER
+    if not db.exists(): marker.write_text(str(wh)); return False # a new warehouse: its catalog is made here
+    if marker.is_file() and marker.read_text().strip() == str(wh): return False
+    aside = wh/f"metastore_db.made-elsewhere-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    db.rename(aside)
+    print(f"warehouse {wh}: its catalog was made at {marker.read_text().strip() if marker.is_file() else 'another path'}; "
+          f"set aside as {aside.name}, the tables found in the folder are registered again", file=sys.stderr, flush=True)
+    return True
+
+def _sql_string(s: str) -> str:
+    "A SQL string literal (Spark escapes with a backslash)."
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+def _register_tables(spark: SparkSession, wh: Path) -> int:
+    "Register every Delta table folder `<schema>.db/<table>` of warehouse `wh` in the session's new catalog; the number registered."
+    from .config import check_identifier
+    n = 0
+    for sdir in sorted(p for p in wh.glob("*.db") if p.is_dir() and not p.is_symlink()):
+        schema = check_identifier(sdir.name[:-3], "schema folder")
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{schema} LOCATION {_sql_string(str(sdir))}")
+        for tdir in sorted(p for p in sdir.iterdir() if (p/"_delta_log").is_dir() and not p.is_symlink()):
+            spark.sql(f"CREATE TABLE IF NOT EXISTS spark_catalog.{schema}.{check_identifier(tdir.name, 'table folder')} "
+                      f"USING DELTA LOCATION {_sql_string(str(tdir))}")
+            n += 1
+    (wh/HOME_MARKER).write_text(str(wh))
+    return n
+
 def get_spark(warehouse: str|None=None, # local warehouse folder for persistent tables; ignored on Databricks
               master: str|None=None, # e.g. local[2] or spark://host:7077; default local[*] or $ECOM_SPARK_MASTER
               app_name: str="ecom_pipeline",
@@ -237,14 +276,19 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1") # a local session needs no other interface
     os.environ.setdefault("MALLOC_ARENA_MAX", "2") # the JVM's native threads would otherwise each grow a malloc arena (RSS)
-    if warehouse: Path(warehouse).mkdir(parents=True, exist_ok=True); lock_warehouse(warehouse)
+    moved = False
+    if warehouse:
+        Path(warehouse).mkdir(parents=True, exist_ok=True); lock_warehouse(warehouse)
+        moved = _catalog_moved(Path(warehouse).resolve())
     if ui is None: ui = os.environ.get("ECOM_SPARK_UI", "") == "1"
     conf = local_spark_conf(warehouse, shuffle_partitions, ui)
     conf["spark.jars"] = ",".join(delta_jars())
     conf.update(extra_conf or {})
     b = SparkSession.builder.master(master or os.environ.get("ECOM_SPARK_MASTER", "local[*]")).appName(app_name)
     for k, v in conf.items(): b = b.config(k, v)
-    return b.getOrCreate()
+    spark = b.getOrCreate()
+    if moved: _register_tables(spark, Path(warehouse).resolve())
+    return spark
 
 # %% ../nbs/01_spark.ipynb #923a0ce8
 def ddl(columns: list[tuple[str, str]]) -> str:
@@ -274,6 +318,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
                update: bool=True, insert: bool=True,
                delete: bool=False, # delete the matched rows (with update=False)
                columns: list[str]|None=None, # update and insert only these columns (the others keep their value, or null); None: all
+               args: dict|None=None, # values of the `:name` parameters in `on` and `update_when`
               ):
     "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
     import uuid
@@ -286,7 +331,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
         if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET {sets}"
         if delete: sql += " WHEN MATCHED THEN DELETE"
         if insert: sql += f" WHEN NOT MATCHED THEN INSERT {values}"
-        metrics = spark.sql(sql)
+        metrics = spark.sql(sql, args=args) if args else spark.sql(sql)
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:
         spark.catalog.dropTempView(view)

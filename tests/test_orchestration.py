@@ -139,6 +139,8 @@ def test_daily_run_notebook_under_papermill_with_s3(tmp_path, s3, spark):
     # 1. the whole run in one kernel: `ecom-pipeline run --via-papermill`, the record written to S3 by papermill
     r = _cli("run", "--date", str(days[0]), "--via-papermill", "--source", root, "--warehouse", str(wh), "--records", records)
     assert r.returncode == 0, r.stderr[-3000:]
+    # nothing after the run's last line reads as a failure (Spark's shutdown hook used to print an IOException's stack trace)
+    assert "Exception" not in r.stderr and "\tat " not in r.stderr and "blockmgr" not in r.stderr, r.stderr[-3000:]
     key = next(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="run-records/2018/07/01/")["Contents"])
     assert key.startswith("run-records/2018/07/01/daily_run-20180701-") and key.endswith(".ipynb") and key in r.stdout
     nb = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
