@@ -316,9 +316,9 @@ def promotion_lift(perf: pd.DataFrame) -> go.Figure:
                       "Promotions against their baseline")
 
 # %% ../nbs/50_dashboard.ipynb #d6ce598e
-def frame_of(spark, sql: str, args: dict|None=None) -> pd.DataFrame:
-    "Run SQL (its `:name` parameters bound to `args`) and return a pandas frame with exact values (Decimal, date), without Arrow type changes."
-    df = spark.sql(sql, args=args) if args else spark.sql(sql)
+def frame_of(spark, sql: str) -> pd.DataFrame:
+    "Run SQL and return a pandas frame with exact values (Decimal, date), without Arrow type changes."
+    df = spark.sql(sql)
     return pd.DataFrame([tuple(r) for r in df.collect()], columns=df.columns)
 
 def dataset_frame(spark, name: str, catalog: str, queries: dict[str, str]|None=None) -> pd.DataFrame:
@@ -332,19 +332,28 @@ class RenderedWidget:
     value: Decimal|None = None
     html: str = ""
 
-def _predicates(page: Page, dataset: str, date_from: date|None, date_to: date|None, categories: list[str]|None) -> tuple[list[str], dict]:
-    "The filters' predicates on `dataset`, with `:name` parameters, and the parameters' values: no value is written into the SQL."
-    out, args = [], {}
+def _filters(page: Page, dataset: str, date_from: date|None, date_to: date|None, categories: list[str]|None) -> list:
+    "The page filters' conditions on `dataset`, as Column expressions: a value never becomes SQL text."
+    from pyspark.sql import functions as F
+    out = []
     for f in page.widgets:
         for ds, fld in f.targets:
             if ds != dataset: continue
             if f.kind == "filter-date-range-picker":
-                if date_from: out.append(f"`{fld}` >= :date_from"); args["date_from"] = date_from
-                if date_to: out.append(f"`{fld}` <= :date_to"); args["date_to"] = date_to
-            elif categories:
-                args.update({f"category_{i}": c for i, c in enumerate(categories)})
-                out.append(f"`{fld}` IN (" + ", ".join(f":category_{i}" for i in range(len(categories))) + ")")
-    return out, args
+                if date_from: out.append(F.col(fld) >= F.lit(date_from))
+                if date_to: out.append(F.col(fld) <= F.lit(date_to))
+            elif categories: out.append(F.col(fld).isin(list(categories)))
+    return out
+
+def _widget_frame(spark, w: Widget, sql: str, filters: list) -> pd.DataFrame:
+    "The widget's rows: its query over the dataset `sql`, filtered first (a temporary view of the filtered rows)."
+    if not filters: return frame_of(spark, widget_sql(w, sql))
+    import uuid
+    from functools import reduce
+    view = f"ecom_dashboard_{uuid.uuid4().hex[:12]}"
+    spark.sql(sql).where(reduce(lambda a, b: a & b, filters)).createOrReplaceTempView(view)
+    try: return frame_of(spark, widget_sql(w, f"SELECT * FROM {view}"))
+    finally: spark.catalog.dropTempView(view)
 
 def _render_widget(spark, page: Page, w: Widget, sql: str, date_from, date_to, categories) -> RenderedWidget:
     x, y, wd, h = w.position
@@ -355,8 +364,7 @@ def _render_widget(spark, page: Page, w: Widget, sql: str, date_from, date_to, c
         else: shown = ", ".join(categories) if categories else "all"
         return RenderedWidget(w, 0, html=f'<div class="widget filter" id="w-{w.name}" style="{style}"><span class="label">'
                                          f'{html.escape(w.title)}</span> <span class="shown">{html.escape(shown)}</span></div>')
-    preds, args = _predicates(page, w.dataset, date_from, date_to, categories)
-    frame = frame_of(spark, widget_sql(w, sql, preds), args)
+    frame = _widget_frame(spark, w, sql, _filters(page, w.dataset, date_from, date_to, categories))
     title = html.escape(w.title)
     if w.kind == "counter":
         v = frame.iloc[0, 0] if len(frame) else None

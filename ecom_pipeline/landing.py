@@ -205,10 +205,12 @@ class S3Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # If-Match holds for every ETag (SSE-KMS and multipart ETags are not the MD5 of the content): S3 answers 412 if the
         # object changed since it was listed, so the copy is the version the ledger records
-        try: self.client.download_file(self.bucket, self._key(f), str(dest), ExtraArgs={"IfMatch": f'"{f.etag}"'})
+        try: obj = self.client.get_object(Bucket=self.bucket, Key=self._key(f), IfMatch=f'"{f.etag}"')
         except self.client.exceptions.ClientError as e:
             if str(e.response.get("Error", {}).get("Code")) not in ("412", "PreconditionFailed"): raise
             raise OSError(f"{f.uri}: changed since it was listed (ETag {f.etag}): run the day again to read its new version") from None
+        with open(dest, "wb") as out:
+            for chunk in obj["Body"].iter_chunks(1 << 20): out.write(chunk)
         return str(dest)
 
 def open_store(root: str, client=None):

@@ -83,7 +83,7 @@ def ensure_tables(spark: SparkSession, tables: Tables):
                        (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS)):
         added = add_missing_columns(spark, name, cols)
         if "source_system" in added and name != tables.order_transactions: # before more sources came, there was one
-            spark.sql(f"UPDATE {name} SET source_system = :s WHERE source_system IS NULL", args={"s": KAGGLE_ECOMMERCE.source_system})
+            spark.sql(f"UPDATE {name} SET source_system = '{KAGGLE_ECOMMERCE.source_system}' WHERE source_system IS NULL") # a constant
     for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.sales_metrics_by_currency, SALES_BY_CURRENCY_COLUMNS)):
         if add_missing_columns(spark, name, cols): # before the flag, the total row was the one named ALL
             spark.sql(f"UPDATE {name} SET is_all_categories = (product_category = 'ALL') WHERE is_all_categories IS NULL")
@@ -509,10 +509,12 @@ def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run
                   ):
     "Take `logs.run_claims` for `run_date`, or raise `RunInProgressError` naming the run that holds it."
     t, host, pid, boot = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid, host_boot_id()
-    row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours), boot)], ddl(RUN_CLAIMS_COLUMNS))
     def take(dead_run: str|None=None) -> list:
-        free = "t.run_id IS NULL OR t.expires_at < s.claimed_at" + (" OR t.run_id = :dead_run" if dead_run else "")
-        merge_into(spark, t, row, "t.run_date = s.run_date", update_when=free, args={"dead_run": dead_run} if dead_run else None)
+        # the dead run's id is a column of the source row, so no value is written into the MERGE's text
+        row = spark.createDataFrame([(run_date, run_id, host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, dead_run)],
+                                    ddl(RUN_CLAIMS_COLUMNS + [("_dead_run", "string")]))
+        merge_into(spark, t, row, "t.run_date = s.run_date", update_when="t.run_id IS NULL OR t.expires_at < s.claimed_at OR t.run_id = s._dead_run",
+                   columns=[c for c, _ in RUN_CLAIMS_COLUMNS])
         return spark.table(t).where(F.col("run_date") == F.lit(run_date)).collect()
     def attempt():
         held, took_over = take(), None
@@ -536,19 +538,18 @@ class ClaimLostError(RuntimeError):
 
 def renew_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print):
     "Extend this run's claim to `now` + claim_hours; raise `ClaimLostError` if the run no longer holds its date."
-    t = cfg.tables.name("logs", "run_claims")
-    n = retry_write(lambda: spark.sql(f"UPDATE {t} SET expires_at = :until WHERE run_date = :run_date AND run_id = :run_id",
-                                      args={"until": now + timedelta(hours=cfg.claim_hours), "run_date": run_date, "run_id": run_id}
-                                     ).first()["num_affected_rows"], "logs.run_claims", cfg.write_retries, log)
+    row = spark.createDataFrame([(run_date, run_id, now + timedelta(hours=cfg.claim_hours))], "run_date date, run_id string, expires_at timestamp")
+    n = retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), row, "t.run_date = s.run_date AND t.run_id = s.run_id",
+                                       insert=False, columns=["expires_at"]).first()["num_updated_rows"], "logs.run_claims", cfg.write_retries, log)
     if n != 1:
         raise ClaimLostError(f"run {run_id} no longer holds its claim on {run_date} (it expired and another run took it): "
                              f"this stage wrote nothing; raise ECOM_CLAIM_HOURS (now {cfg.claim_hours}) if runs take that long")
 
 def release_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, log=print):
     "Give the date back (only if this run still holds it)."
-    t = cfg.tables.name("logs", "run_claims")
-    retry_write(lambda: spark.sql(f"UPDATE {t} SET run_id = NULL WHERE run_date = :run_date AND run_id = :run_id",
-                                  args={"run_date": run_date, "run_id": run_id}), "logs.run_claims", cfg.write_retries, log)
+    row = spark.createDataFrame([(run_date, run_id, None)], "run_date date, _holder string, run_id string")
+    retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), row, "t.run_date = s.run_date AND t.run_id = s._holder",
+                                   insert=False, columns=["run_id"]), "logs.run_claims", cfg.write_retries, log)
 
 # %% ../nbs/60_pipeline.ipynb #9155fb26
 def _headline(e: BaseException) -> str:

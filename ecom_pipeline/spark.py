@@ -318,7 +318,6 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
                update: bool=True, insert: bool=True,
                delete: bool=False, # delete the matched rows (with update=False)
                columns: list[str]|None=None, # update and insert only these columns (the others keep their value, or null); None: all
-               args: dict|None=None, # values of the `:name` parameters in `on` and `update_when`
               ):
     "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
     import uuid
@@ -331,7 +330,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
         if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET {sets}"
         if delete: sql += " WHEN MATCHED THEN DELETE"
         if insert: sql += f" WHEN NOT MATCHED THEN INSERT {values}"
-        metrics = spark.sql(sql, args=args) if args else spark.sql(sql)
+        metrics = spark.sql(sql)
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:
         spark.catalog.dropTempView(view)

@@ -182,3 +182,13 @@ def test_hostile_files_on_s3(spark, clean_lakehouse, s3, tmp_path, capsys):
     s = run_daily(spark, cfg, DAY, client=client, log=logged.append)
     check_day(spark, cfg, s, files, "\n".join(logged) + capsys.readouterr().out)
     assert not list((Path(cfg.warehouse)/"_staging").glob("*")) # the run's private staging folder is gone
+
+    # 8. the dashboard's category filter is a parameter: a value that would end a quoted SQL string is just a value
+    from ecom_pipeline.dashboard import PAGES, render_dashboard
+    def category_rows(categories):
+        ws = render_dashboard(spark, tmp_path/"dash.html", categories=categories, pages=PAGES[:1])
+        return {r.widget.name: r.rows for r in ws if r.widget.dataset == "category_sales"}
+    hostile = ["x\\' OR 1=1 --", "x' OR '1'='1", "ALL"]
+    fashion, none = category_rows(["Fashion"]), category_rows(hostile[:2])
+    assert fashion and all(n > 0 for n in fashion.values()) and all(n == 0 for n in none.values())
+    assert all(n > 0 for n in category_rows(hostile).values()) # the category named ALL, and only it
