@@ -70,7 +70,7 @@ def create_anomalies(spark: SparkSession, tables: Tables):
     create_table(spark, tables.name("logs", "anomalies"), ANOMALIES_COLUMNS)
 
 def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date) -> dict:
-    "{metric: {date: value}} for the landing days start..end of succeeded runs, and `end` itself: gold (category ALL) and quarantine rates."
+    "{metric: {date: value}} for the landing days start..end of succeeded runs, and `end` itself: gold (the all-categories rows) and quarantine rates."
     out = {m: {} for m in METRICS}
     runs = (spark.table(tables.name("logs", "pipeline_runs"))
             .where((F.col("status") == "succeeded") & F.col("run_date").between(F.lit(start), F.lit(end)) & (F.col("bronze_rows") > 0))
