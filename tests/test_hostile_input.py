@@ -15,8 +15,12 @@ from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.pipeline import run_daily
 
 DAY = date(2018, 3, 6)
+BAD = Path(__file__).parent/"data"/"bad"
+ODD = ("03_utf8_bom.csv", "04_crlf.csv", "05_latin1.csv", "06_quoted_comma.csv", "07_quoted_newline.csv", "17_extra_column.csv",
+       "19_gzipped.csv.gz") # odd but readable files of the bad-input corpus: their lines end where EXPECTED.csv says
 SECRET = "SECRET-TOKEN-7d1f0c" # the content of a file outside the landing root: it must appear nowhere
 LIMITS = dict(max_line_bytes=64 * 1024, max_columns=200, max_decompressed_bytes=500_000, max_file_bytes=1_000_000)
+MAX_RATE = 0.5 # the corpus's odd files hold a few lines that are quarantined on purpose
 
 def csv_bytes(rows, before=b"", header=HEADER) -> bytes:
     return before + ("\n".join([header] + rows) + "\n").encode()
@@ -53,6 +57,7 @@ def hostile_day() -> dict:
         "unknown.csv": (b"secret,stuff\n1,2\n", "unknown_source"),
         "missing_column.csv": (csv_bytes(["1/2/2018"], header="Order_Date,Time,Customer_Id,Product_Category,Product,Sales,Discount"),
                                "missing_columns"),
+        **{n: ((BAD/n).read_bytes(), "loaded") for n in ODD},
     }
 
 BAD_PROMOTIONS = ("promo_id,name,product_category,product_name,start_date,end_date,discount_rate\n"
@@ -62,6 +67,7 @@ BAD_FX = "date,currency,rate_to_usd\n0001-01-01,GBP,1.5\n9999-12-31,GBP,1.6\n"
 
 def data_lines(data: bytes) -> int:
     "Lines after the header (blank lines before the header skipped), counted as Spark's reader counts them."
+    if data[:2] == b"\x1f\x8b": data = gzip.decompress(data)
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     if lines and lines[-1] == "": lines.pop()
@@ -90,6 +96,14 @@ def check_day(spark, cfg, s, files: dict, out: str):
     assert {l for f, l in lines if f == "blank_first.csv"} == {3, 4, 5} and {l for f, l in lines if f == "spaces_first.csv"} == {4, 5}
     silver = spark.table(t.orders_cleaned).collect()
     assert {r.customer_id for r in silver} >= {f"{p}{i}" for p, n in (("G", 6), ("B", 3), ("S", 2), ("A", 2)) for i in range(n)}
+    # the odd files of the corpus: each line in silver or quarantined by its rule, as EXPECTED.csv says
+    import csv
+    with open(BAD/"EXPECTED.csv", newline="") as f:
+        expected = {(r["file"], int(r["line"])): r["outcome"] for r in csv.DictReader(f) if r["file"] in ODD}
+    in_silver = {(name(r.source_file), r.line_number) for r in silver}
+    quarantined = {(name(r.source_file), r.line_number): r.rule for r in errors}
+    for k, outcome in expected.items():
+        assert (k in in_silver) if outcome == "silver" else quarantined.get(k) == outcome, (k, outcome)
     # the reference files with dates in year 1 and 9999 are rejected with their line numbers; the run went on
     ref = {name(r.source_file): r.reason for r in errors if r.rule == "reference_invalid"}
     assert set(ref) == {"promotions.csv", "fx_rates.csv"}
@@ -123,7 +137,7 @@ def test_hostile_files_in_a_local_folder(spark, clean_lakehouse, tmp_path, capsy
     # 2. links and special files: listed as ignored, never read
     os.symlink(secret, day/"leak.csv"); os.symlink(secret, day/"leak_header.csv.gz"); os.mkfifo(day/"pipe.csv")
     os.symlink(secret.parent, day/"subdir") # a link to a folder: not a file of the day
-    cfg = PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"), **LIMITS)
+    cfg = PipelineConfig(source_root=str(root), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"), max_quarantine_rate=MAX_RATE, **LIMITS)
     logged = []
     s = run_daily(spark, cfg, DAY, log=logged.append)
     out = "\n".join(logged) + capsys.readouterr().out + capsys.readouterr().err
@@ -159,10 +173,12 @@ def test_hostile_files_in_a_local_folder(spark, clean_lakehouse, tmp_path, capsy
     logs = lambda w: {str(p.relative_to(w)): p.stat().st_size for p in w.glob("*.db/*/_delta_log/*.json")}
     before = logs(wh)
     (day/"late.csv").write_bytes(csv_bytes(good_rows("L", 2)))
+    (day/"late_bomb.csv.gz").write_bytes(gzip.compress(csv_bytes(["0" * 99] * 10_000), 9)) # rejected; the run still exits 0
     r = subprocess.run([str(Path(sys.executable).parent/"ecom-pipeline"), "run", "--date", str(DAY), "--source", str(root),
                         "--warehouse", str(copy), "--max-quarantine-rate", "1"], capture_output=True, text=True, timeout=900,
                        env={**os.environ, "ECOM_SPARK_MASTER": "local[2]", **{f"ECOM_{k.upper()}": str(v) for k, v in LIMITS.items()}})
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "late_bomb.csv.gz: rejected whole (decompressed_too_large)" in r.stdout + r.stderr and "SUCCEEDED" in r.stdout + r.stderr
     assert logs(wh) == before # the original's tables: not one commit more
     late = spark.read.format("delta").load(str(copy/"raw.db"/"order_transactions")).where("source_file LIKE '%late.csv'").count()
     assert late == 2 and spark.table(cfg.tables.order_transactions).where("source_file LIKE '%late.csv'").count() == 0
@@ -177,7 +193,7 @@ def test_hostile_files_on_s3(spark, clean_lakehouse, s3, tmp_path, capsys):
     client.put_object(Bucket=bucket, Key=f"{prefix}/reference/promotions.csv", Body=BAD_PROMOTIONS.encode())
     client.put_object(Bucket=bucket, Key=f"{prefix}/reference/fx_rates.csv", Body=BAD_FX.encode())
     cfg = PipelineConfig(source_root=f"s3://{bucket}/{prefix}", warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"),
-                         **LIMITS)
+                         max_quarantine_rate=MAX_RATE, **LIMITS)
     logged = []
     s = run_daily(spark, cfg, DAY, client=client, log=logged.append)
     check_day(spark, cfg, s, files, "\n".join(logged) + capsys.readouterr().out)

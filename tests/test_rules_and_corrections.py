@@ -137,15 +137,15 @@ def test_gzip_bom_header_only_and_markers(spark, clean_lakehouse, tmp_path):
     assert ledger == {"a_bom.csv": 1, "b.csv.gz": 2, "c_header_only.csv": 0}
 
 def test_failed_run_is_recorded_with_its_reason(spark, clean_lakehouse, tmp_path):
-    from ecom_pipeline.sources import MissingColumnsError
+    "A day whose lines are all quarantined fails; its pipeline_runs row says why, and silver is not touched."
+    from ecom_pipeline.pipeline import QuarantineRateExceeded
     d = date(2018, 1, 6)
-    p = tmp_path/f"{d:%Y/%m/%d}"/"no_quantity.csv"
-    p.parent.mkdir(parents=True)
-    p.write_text(HEADER.replace(",Quantity", "") + "\n" + line().replace(",2,0.1,", ",0.1,") + "\n")
+    write(tmp_path, d, "bad_quantities.csv", [line(cust="1", qty="-1"), line(cust="2", qty="x")])
     cfg = cfg_for(tmp_path, spark)
-    with pytest.raises(MissingColumnsError, match="no_quantity.csv: missing required column\\(s\\) Quantity"):
+    with pytest.raises(QuarantineRateExceeded, match=r"100.0% of the 2 lines of 2018-01-06 quarantined"):
         run_quiet(spark, cfg, d)
     runs = spark.table(cfg.tables.name("logs", "pipeline_runs")).collect()
     assert [(r.run_date, r.status) for r in runs] == [(d, "failed")]
-    assert "no_quantity.csv: missing required column(s) Quantity" in runs[0].error_message and runs[0].finished_at
-    assert spark.table(cfg.tables.order_transactions).count() == 0          # nothing half-written
+    assert "QuarantineRateExceeded: 100.0% of the 2 lines" in runs[0].error_message and runs[0].finished_at
+    assert spark.table(cfg.tables.order_transactions).count() == 2 and spark.table(cfg.tables.etl_errors).count() == 2 # kept
+    assert spark.table(cfg.tables.orders_cleaned).count() == 0 # nothing half-written
