@@ -117,11 +117,14 @@ logger.quiet14.level = error
 logger.quiet15.name = org.apache.spark.sql.delta.commands.MergeIntoCommand
 logger.quiet15.level = fatal
 # at exit, the JVM's shutdown hook and the block manager both delete Spark's temp folders: the one that comes second logs
-# `IOException: Failed to delete: /tmp/blockmgr-...` with a stack trace after the run's own last line, which reads as a failure
+# `IOException: Failed to delete: /tmp/blockmgr-...` with a stack trace after the run's own last line, which reads as a
+# failure (JavaUtils warns with it when its `rm -rf` fails and it falls back to Java's delete)
 logger.quiet16.name = org.apache.spark.util.ShutdownHookManager
 logger.quiet16.level = off
 logger.quiet17.name = org.apache.spark.storage.DiskBlockManager
 logger.quiet17.level = off
+logger.quiet18.name = org.apache.spark.network.util.JavaUtils
+logger.quiet18.level = error
 # the Hive metastore logs expected conditions (schema exists; Delta tables are not Hive-compatible) as errors
 logger.quiet13.name = org.apache.hadoop.hive.metastore
 logger.quiet13.level = off
