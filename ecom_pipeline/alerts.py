@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from .config import Tables
 
 # %% auto #0
-__all__ = ['AlertConfig', 'Alert', 'compose_alert', 'send_alert']
+__all__ = ['AlertConfig', 'Alert', 'compose_alert', 'compose_batch_alert', 'send_alert']
 
 # %% ../nbs/42_alerts.ipynb #54bc3cc8
 @dataclass(frozen=True)
@@ -81,6 +81,24 @@ def compose_alert(s, # the run's `RunSummary`
               f"  SELECT rule, count(*) FROM {tables.etl_errors} WHERE landing_date = DATE'{s.run_date}' GROUP BY rule",
               f"  SELECT * FROM {tables.name('logs', 'anomalies')} WHERE run_id = '{s.run_id}'"]
     return Alert(f"[ecom_pipeline] {s.run_date} {head}", "\n".join(lines) + "\n")
+
+def compose_batch_alert(summaries: list, # the `RunSummary` of each landing day of a catch-up batch
+                        tables: Tables) -> Alert|None:
+    "A catch-up batch's one alert: every failed, anomalous or warned day named in the subject's counts and in the body; None when none."
+    alerts = [(s, a) for s in summaries if (a := compose_alert(s, tables))]
+    if not alerts: return None
+    if len(summaries) == 1: return alerts[0][1]
+    days = sorted(s.run_date for s in summaries)
+    failed = [s.run_date for s, _ in alerts if s.status == "failed"]
+    anomalous = [s.run_date for s, _ in alerts if s.anomalies]
+    counts = ", ".join(f"{n} {what}" for n, what in ((len(failed), "failed"), (len(anomalous), "anomalous"),
+                                                      (len(alerts) - len(set(failed) | set(anomalous)), "with warnings")) if n)
+    head = f"[ecom_pipeline] catch-up {days[0]} .. {days[-1]}: {counts} of {len(days)} day(s)"
+    body = [head.removeprefix("[ecom_pipeline] "), ""]
+    if failed: body += ["Failed: " + ", ".join(map(str, failed))]
+    if anomalous: body += ["Anomalous: " + ", ".join(map(str, anomalous))]
+    body += [""] + [f"--- {s.run_date}: {a.subject}\n{a.body}" for s, a in alerts]
+    return Alert(head, "\n".join(body))
 
 # %% ../nbs/42_alerts.ipynb #58b190a3
 def send_alert(alert: Alert, cfg: AlertConfig, log=print, ses_client=None) -> str|None:

@@ -14,7 +14,7 @@ from .spark import create_table
 
 # %% auto #0
 __all__ = ['METRICS', 'ONLY_ABOVE', 'MAD_FLOOR_SHARE', 'MAD_FLOOR_ABSOLUTE', 'ANOMALIES_COLUMNS', 'Anomaly', 'judge',
-           'create_anomalies', 'daily_figures', 'detect_anomalies', 'anomaly_rows']
+           'create_anomalies', 'daily_figures', 'detect_anomalies_days', 'detect_anomalies', 'anomaly_rows']
 
 # %% ../nbs/41_anomalies.ipynb #0a3c6f24
 METRICS = {"net_revenue": "net revenue", "orders": "orders", "avg_order_value": "average order value",
@@ -69,13 +69,15 @@ def create_anomalies(spark: SparkSession, tables: Tables):
     "Create `logs.anomalies` if it does not exist."
     create_table(spark, tables.name("logs", "anomalies"), ANOMALIES_COLUMNS)
 
-def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date) -> dict:
-    "{metric: {date: value}} for the landing days start..end of succeeded runs, and `end` itself: gold (the all-categories rows) and quarantine rates."
-    out = {m: {} for m in METRICS}
+def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date,
+                  own: dict|None=None, # this run's landing days (start..end) -> their quarantine rates: figures of days not recorded yet
+                 ) -> dict:
+    "{metric: {date: value}} for the landing days start..end of succeeded runs and of `own`: gold (the all-categories rows) and quarantine rates."
+    out, own = {m: {} for m in METRICS}, own or {}
     runs = (spark.table(tables.name("logs", "pipeline_runs"))
             .where((F.col("status") == "succeeded") & F.col("run_date").between(F.lit(start), F.lit(end)) & (F.col("bronze_rows") > 0))
             .select("run_date", "finished_at", "quarantined", "bronze_rows").collect())
-    days = {r.run_date for r in runs} | {end}
+    days = {r.run_date for r in runs} | set(own)
     for r in (spark.table(tables.sales_metrics)
               .where(F.col("is_all_categories") & F.col("order_date").between(F.lit(start), F.lit(end)))
               .select("order_date", "net_revenue", "orders", "avg_order_value").collect()):
@@ -83,23 +85,31 @@ def daily_figures(spark: SparkSession, tables: Tables, start: date, end: date) -
             for m in ("net_revenue", "orders", "avg_order_value"): out[m][r.order_date] = r[m]
     for r in sorted(runs, key=lambda r: r.finished_at): # the latest succeeded run of each date wins
         out["quarantine_rate"][r.run_date] = Decimal(r.quarantined) / Decimal(r.bronze_rows)
+    for d, rate in own.items():
+        if rate is not None: out["quarantine_rate"][d] = rate
     return out
+
+def detect_anomalies_days(spark: SparkSession, tables: Tables,
+                          rates: dict, # landing day -> its quarantine rate (None: no lines), the days judged
+                          k: float=3.0, min_history: int=7, window_days: int=28) -> dict:
+    "Judge each day's figures against the `window_days` before it (the earlier days of `rates` included): day -> [Anomaly]."
+    if not rates: return {}
+    figs = daily_figures(spark, tables, min(rates) - timedelta(days=window_days), max(rates), rates)
+    found = {}
+    for day in sorted(rates):
+        before = lambda m: [v for d, v in sorted(figs[m].items()) if day - timedelta(days=window_days) <= d < day]
+        today = {m: figs[m].get(day) for m in METRICS}
+        if today["net_revenue"] is None and (before("net_revenue") or figs["net_revenue"].get(day) is not None):
+            today.update(net_revenue=Decimal("0"), orders=0) # no order on the day at all: that is a figure too
+        today["quarantine_rate"] = rates[day]
+        found[day] = [a for m in METRICS if (a := judge(m, day, today[m], before(m), k, min_history))]
+    return found
 
 def detect_anomalies(spark: SparkSession, tables: Tables, run_date: date,
                      quarantine_rate: Decimal|None, # this run's rate (its own row is not written yet)
                      k: float=3.0, min_history: int=7, window_days: int=28) -> list[Anomaly]:
     "Judge the run date's figures against the `window_days` before it."
-    figs = daily_figures(spark, tables, run_date - timedelta(days=window_days), run_date)
-    today = {m: figs[m].get(run_date) for m in METRICS}
-    if today["net_revenue"] is None and figs["net_revenue"]: # no order on the day at all: that is a figure too
-        today.update(net_revenue=Decimal("0"), orders=0)
-    today["quarantine_rate"] = quarantine_rate
-    found = []
-    for m in METRICS:
-        hist = [v for d, v in sorted(figs[m].items()) if d < run_date]
-        a = judge(m, run_date, today[m], hist, k, min_history)
-        if a: found.append(a)
-    return found
+    return detect_anomalies_days(spark, tables, {run_date: quarantine_rate}, k, min_history, window_days)[run_date]
 
 def anomaly_rows(anomalies: list[Anomaly], run_id: str, run_date: date, detected_at: datetime) -> list[tuple]:
     "`logs.anomalies` rows."

@@ -6,30 +6,41 @@
 from __future__ import annotations
 from datetime import date, datetime
 from functools import reduce
-from pyspark.sql import DataFrame, SparkSession, Window, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from .config import Tables
 from .sources import FileSchema, bronze_name, bronze_source_columns
 from .spark import create_table
 
 # %% auto #0
-__all__ = ['read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns', 'create_bronze', 'to_bronze',
-           'append_bronze']
+__all__ = ['line_blocks', 'read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns', 'create_bronze',
+           'to_bronze', 'append_bronze', 'is_blank_line', 'bronze_days', 'latest_file_versions']
 
 # %% ../nbs/10_bronze.ipynb #f6f7f9f3
+def _texts(spark: SparkSession, files: list[tuple[str, str, str]]) -> DataFrame:
+    "The files' lines, each with its file, split (`_block`) and position in its Spark partition (`_pos`): one scan of every file."
+    return reduce(DataFrame.unionByName, [
+        spark.read.text(path).select(F.lit(src).alias("source_file"), F.lit(etag).alias("source_etag"), F.col("value").alias("raw_record"),
+                                     F.col("_metadata.file_block_start").alias("_block"), F.monotonically_increasing_id().alias("_pos"))
+        for path, src, etag in files])
+
+_BLOCKS = "source_file string, source_etag string, _block bigint, _n bigint, _first bigint"
+
+def line_blocks(spark: SparkSession, files: list[tuple[str, str, str]]) -> list:
+    "One row per split of each file: its lines (`_n`) and first position (a small frame: collected). A file's lines are the sum of its `_n`."
+    return (_texts(spark, files).groupBy("source_file", "source_etag", "_block")
+            .agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")).collect())
+
 def read_lines(spark: SparkSession,
                files: list[tuple[str, str, str]], # (path Spark reads, source_file, source_etag) per file
+               blocks: list|None=None, # `line_blocks` of these files, when already known (saves a scan)
               ) -> DataFrame:
-    "One row per physical line: `source_file, source_etag, line_number, raw_record` (the first line is line 1)."
-    parts = []
-    for path, src, etag in files:
-        text = spark.read.text(path).select(F.col("value").alias("raw_record"), F.col("_metadata.file_block_start").alias("_block"),
-                                            F.monotonically_increasing_id().alias("_pos"))
-        blocks = (text.groupBy("_block").agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")) # one row per split
-                      .withColumn("_before", F.sum("_n").over(Window.orderBy("_block")) - F.col("_n")))
-        parts.append(text.join(F.broadcast(blocks), "_block").select(
-            F.lit(src).alias("source_file"), F.lit(etag).alias("source_etag"),
-            (F.col("_before") + F.col("_pos") - F.col("_first") + 1).cast("int").alias("line_number"), "raw_record"))
-    return reduce(DataFrame.unionByName, parts)
+    "One row per physical line: `source_file, source_etag, line_number, raw_record` (the first line of each file is line 1)."
+    if blocks is None: blocks = line_blocks(spark, files)
+    b = (spark.createDataFrame([tuple(r) for r in blocks], _BLOCKS)
+         .withColumn("_before", F.sum("_n").over(Window.partitionBy("source_file", "source_etag").orderBy("_block")) - F.col("_n")))
+    return (_texts(spark, files).join(F.broadcast(b), ["source_file", "source_etag", "_block"])
+            .select("source_file", "source_etag", (F.col("_before") + F.col("_pos") - F.col("_first") + 1).cast("int").alias("line_number"),
+                    "raw_record"))
 
 # %% ../nbs/10_bronze.ipynb #b6e8f861
 def _unquoted(line):
@@ -83,16 +94,35 @@ def create_bronze(spark: SparkSession, tables: Tables):
     create_table(spark, tables.order_transactions, bronze_columns(), partitioned_by=("landing_year", "landing_month"),
                  properties={"delta.appendOnly": "true", "delta.enableChangeDataFeed": "false"})
 
-def to_bronze(parsed: DataFrame, source_system: str, landing_date: date, ingested_at: datetime, run_id: str) -> DataFrame:
+def to_bronze(parsed: DataFrame, source_system: str,
+              landing_date: date|Column, ingested_at: datetime, run_id: str|Column, # a value, or a column of `parsed`
+             ) -> DataFrame:
     "Add lineage to parsed lines, in bronze column order."
-    lineage = {"source_system": F.lit(source_system), "landing_date": F.lit(landing_date),
-               "landing_year": F.lit(landing_date.year), "landing_month": F.lit(landing_date.month),
-               "ingested_at": F.lit(ingested_at), "run_id": F.lit(run_id)}
+    val = lambda v: v if isinstance(v, Column) else F.lit(v)
+    day = val(landing_date)
+    lineage = {"source_system": F.lit(source_system), "landing_date": day, "landing_year": F.year(day), "landing_month": F.month(day),
+               "ingested_at": F.lit(ingested_at), "run_id": val(run_id)}
     return parsed.select(*[(lineage[c] if c in lineage else F.col(c) if c in parsed.columns else F.lit(None)).cast(t).alias(c)
                            for c, t in bronze_columns()])
 
-def append_bronze(df: DataFrame, tables: Tables, source_file: str, source_etag: str):
-    "Append one file version to bronze; Delta skips the write if this file version was appended before."
+def append_bronze(df: DataFrame, tables: Tables, txn_app_id: str):
+    "Append parsed file versions to bronze in one commit; Delta skips the write if a write with this transaction id was appended before."
     (df.write.format("delta").mode("append")
-       .option("txnAppId", f"ecom_pipeline.bronze:{source_file}@{source_etag}").option("txnVersion", 1)
+       .option("txnAppId", f"ecom_pipeline.bronze:{txn_app_id}").option("txnVersion", 1)
        .saveAsTable(tables.order_transactions))
+
+def is_blank_line() -> Column:
+    "True for a well-formed line whose fields are all empty (`,,,,`); only sources that skip such lines drop them (`silver.is_blank`)."
+    return F.col("parse_error").isNull() & F.col("raw_record").rlike(r"^[\s,]*$")
+
+def bronze_days(spark: SparkSession, t: Tables, days: list[date]) -> DataFrame:
+    "Bronze lines of these landing days (partition-pruned by landing year and month)."
+    months = sorted({(d.year, d.month) for d in days})
+    part = reduce(lambda a, b: a | b, [(F.col("landing_year") == y) & (F.col("landing_month") == m) for y, m in months])
+    return spark.table(t.order_transactions).where(part & F.col("landing_date").isin(sorted(days)))
+
+def latest_file_versions(bronze: DataFrame) -> DataFrame:
+    "Keep each file's most recently ingested version (a file re-sent with new content supersedes the old one)."
+    latest = bronze.groupBy("source_file").agg(F.max("ingested_at").alias("_latest")) # a few rows: broadcast, no shuffle of lines
+    return (bronze.join(F.broadcast(latest), "source_file")
+            .where(F.col("ingested_at") == F.col("_latest")).drop("_latest").select(*bronze.columns))

@@ -53,41 +53,65 @@ def on_databricks() -> bool:
 
 @dataclass(frozen=True)
 class Tables:
-    "Fully qualified names of every table of the lakehouse, for one catalog."
+    """Fully qualified names of every table of the lakehouse, for one catalog.
+
+    A rebuild writes the derived tables (silver, the dimensions, gold) somewhere else than the tables it reads: beside the
+    live ones (`suffix`: schemas `processed<suffix>` and `analytics<suffix>`), or in another catalog or warehouse whose
+    bronze, ledger and reference data are read from `inputs`."""
     catalog: str
-    def __post_init__(self): check_identifier(self.catalog, "catalog")
+    suffix: str = "" # derived tables in `<schema><suffix>`: a rebuild's staging tables beside the live ones
+    inputs: Tables|None = None # bronze, the ledger and reference data are read from these tables (None: these)
+    location: str|None = None # a local warehouse folder: tables named by path, delta.`<location>/<schema>.db/<table>`
+    def __post_init__(self):
+        check_identifier(self.catalog, "catalog")
+        if self.suffix: check_identifier("x" + self.suffix, "suffix")
+        if self.location is not None and (not os.path.isabs(self.location) or "`" in self.location):
+            raise ValueError(f"warehouse location {self.location!r} must be an absolute path without backquotes")
     def name(self, schema: str, table: str) -> str:
-        "`catalog.schema.table`, each part validated."
-        return f"{self.catalog}.{check_identifier(schema, 'schema')}.{check_identifier(table, 'table')}"
+        "`catalog.schema.table`, each part validated (a path-named table for a `location`)."
+        check_identifier(schema, "schema"); check_identifier(table, "table")
+        if self.location is not None: return f"delta.`{self.location}/{schema}.db/{table}`"
+        return f"{self.catalog}.{schema}.{table}"
     def schema(self, schema: str) -> str: return f"{self.catalog}.{check_identifier(schema, 'schema')}"
+    def derived(self, schema: str, table: str) -> str:
+        "A table the pipeline derives from bronze (silver, dimensions, gold): in `<schema><suffix>`."
+        return self.name(schema + self.suffix, table)
+    def input(self, schema: str, table: str) -> str:
+        "A table the pipeline reads its input from (bronze, the ledger, reference data): from `inputs` when given."
+        return (self.inputs or self).name(schema, table)
     @property
-    def order_transactions(self): return self.name("raw", "order_transactions")
+    def order_transactions(self): return self.input("raw", "order_transactions")
     @property
-    def orders_cleaned(self): return self.name("processed", "orders_cleaned")
+    def orders_cleaned(self): return self.derived("processed", "orders_cleaned")
     @property
-    def sales_metrics(self): return self.name("analytics", "sales_metrics")
+    def sales_metrics(self): return self.derived("analytics", "sales_metrics")
     @property
-    def sales_metrics_by_currency(self): return self.name("analytics", "sales_metrics_by_currency")
+    def sales_metrics_by_currency(self): return self.derived("analytics", "sales_metrics_by_currency")
     @property
-    def customer_lifetime_value(self): return self.name("analytics", "customer_lifetime_value")
+    def customer_lifetime_value(self): return self.derived("analytics", "customer_lifetime_value")
     @property
-    def daily_customer_sales(self): return self.name("analytics", "daily_customer_sales")
+    def daily_customer_sales(self): return self.derived("analytics", "daily_customer_sales")
     @property
     def etl_errors(self): return self.name("logs", "etl_errors")
     @property
-    def ingested_files(self): return self.name("logs", "ingested_files")
+    def ingested_files(self): return self.input("logs", "ingested_files")
     @property
-    def promotions(self): return self.name("processed", "promotions")
+    def promotions(self): return self.input("processed", "promotions")
     @property
-    def fx_rates(self): return self.name("processed", "fx_rates")
+    def fx_rates(self): return self.input("processed", "fx_rates")
     @property
-    def promotion_performance(self): return self.name("analytics", "promotion_performance")
+    def promotion_performance(self): return self.derived("analytics", "promotion_performance")
     @property
-    def product_list_prices(self): return self.name("processed", "product_list_prices")
+    def product_list_prices(self): return self.input("processed", "product_list_prices")
     @property
-    def products(self): return self.name("processed", "products")
+    def products(self): return self.derived("processed", "products")
     @property
-    def customers(self): return self.name("processed", "customers")
+    def customers(self): return self.derived("processed", "customers")
+    @property
+    def derived_tables(self) -> list[str]:
+        "The tables a rebuild recomputes from bronze."
+        return [self.orders_cleaned, self.products, self.customers, self.sales_metrics, self.sales_metrics_by_currency,
+                self.customer_lifetime_value, self.daily_customer_sales, self.promotion_performance]
 
 # %% ../nbs/00_config.ipynb #72058fa9
 LOCAL_HOME = "lakehouse"
@@ -141,8 +165,9 @@ class PipelineConfig:
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive number, not {getattr(self, k)!r}")
         if not (len(self.reporting_currency) == 3 and self.reporting_currency.isascii() and self.reporting_currency.isupper()):
             raise ValueError(f"reporting_currency {self.reporting_currency!r} must be a 3-letter ISO 4217 code such as USD or EUR")
+    tables_override: Tables|None = None # a rebuild's tables (`Tables` with a suffix or inputs); None: the catalog's own
     @property
-    def tables(self) -> Tables: return Tables(self.catalog)
+    def tables(self) -> Tables: return self.tables_override or Tables(self.catalog)
 
     @classmethod
     def from_env(cls, env: dict|None=None, **overrides) -> PipelineConfig:

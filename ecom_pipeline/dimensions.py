@@ -46,7 +46,9 @@ def product_updates(lines: DataFrame, # silver order lines (`product_key`, `sour
                     prices: DataFrame, # rows of the price list (`reference.PRODUCT_PRICES_COLUMNS`)
                     updated_at: datetime) -> DataFrame:
     "The rows of `processed.products` for the products of `lines`, merged with their current rows and the price list."
-    latest = lambda c: F.max_by(c, F.struct("order_ts", "order_line_key"))
+    # the latest line: by order time, then landing day (a later run wins a tie), then key
+    order = F.struct("order_ts", _landing(lines), "order_line_key")
+    latest = lambda c: F.max_by(c, order)
     day = (lines.groupBy("product_key").agg(
         F.first("source_system").alias("source_system"), F.first("product_name").alias("product_name"),
         latest("product_category").alias("_cat"), latest("unit_price").alias("_price"), F.max("order_ts").alias("_ts"),
@@ -81,50 +83,78 @@ def refresh_products(spark: SparkSession, tables: Tables, lines: DataFrame|None,
 # %% ../nbs/22_dimensions.ipynb #9af8df04
 _CUSTOMER = ["source_system", "customer_id"]
 
-def customer_versions(lines: DataFrame, # order lines: `source_system, customer_id, order_ts, order_line_key` and the attributes
+def _landing(lines: DataFrame) -> Column:
+    "The lines' landing day (one day for a frame without it: a single run's lines)."
+    return F.col("landing_date") if "landing_date" in lines.columns else F.lit("1970-01-01").cast("date")
+
+def customer_versions(lines: DataFrame, # order lines: `source_system, customer_id, order_ts, order_line_key`, the attributes, `landing_date`
                       current: DataFrame, # rows of `processed.customers` (the current versions are used)
                       updated_at: datetime) -> DataFrame:
-    "Rows to MERGE into `processed.customers` (by `customer_key`): new versions, and the current versions they close."
+    """Rows to MERGE into `processed.customers` (by `customer_key`): new versions, and the current versions they close,
+    with `opened_on`, the landing day that opened each new version.
+
+    The landing days of `lines` are processed in order, as runs one day after the other would: a day reads the lines of
+    each customer after the start of the customer's current version as that day begins (earlier ones change nothing),
+    carries a missing attribute forward, takes the last line of each instant, and opens a version where the attributes
+    change. A fold over each customer's lines (`aggregate`), so one day and a year of days take the same path."""
     attrs = list(CUSTOMER_ATTRIBUTES)
     lines = lines.where(F.col("customer_id").isNotNull())
-    cur = (current.where("is_current").join(lines.select(*_CUSTOMER).distinct(), _CUSTOMER, "left_semi")
-           .select(*_CUSTOMER, F.col("valid_from").alias("ts"), F.lit(0).alias("_new"), F.lit(None).cast("string").alias("_line"),
-                   *attrs, "customer_key"))
-    since = cur.select(*_CUSTOMER, F.col("ts").alias("_since"))
-    new = (lines.select(*_CUSTOMER, F.col("order_ts").alias("ts"), F.lit(1).alias("_new"), F.col("order_line_key").alias("_line"),
-                        *attrs, F.lit(None).cast("string").alias("customer_key"))
-           .join(since, _CUSTOMER, "left").where(F.col("_since").isNull() | (F.col("ts") > F.col("_since"))).drop("_since"))
-    order = Window.partitionBy(*_CUSTOMER).orderBy("ts", "_new", "_line")
-    known = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    ev = cur.unionByName(new).select(*_CUSTOMER, "ts", "_new", "_line", "customer_key",
-                                     *[F.last(a, ignorenulls=True).over(known).alias(a) for a in attrs])
-    # the lines of one customer at one instant (an order of several products) count once: the last of them
-    ev = ev.withColumn("_next_ts", F.lead("ts").over(order)).where(F.col("_next_ts").isNull() | (F.col("_next_ts") != F.col("ts")))
-    state = F.struct(*attrs)
-    ev = ev.withColumn("_prev", F.lag(state).over(order))
-    starts = ev.where((F.col("_new") == 0) | F.col("_prev").isNull() | ~state.eqNullSafe(F.col("_prev"))) # a change opens a version
-    valid_to = F.lead("ts").over(Window.partitionBy(*_CUSTOMER).orderBy("ts", "_new"))
-    out = (starts.withColumn("valid_to", valid_to)
-           .where((F.col("_new") == 1) | F.col("valid_to").isNotNull()) # a current version that stays current: unchanged
-           .withColumn("customer_key", F.coalesce("customer_key", customer_key(F.col("source_system"), F.col("customer_id"), F.col("ts"))))
-           .withColumn("valid_from", F.col("ts")).withColumn("is_current", F.col("valid_to").isNull())
-           .withColumn("updated_at", F.lit(updated_at)))
-    return out.select(*[F.col(c).cast(t).alias(c) for c, t in CUSTOMERS_COLUMNS])
+    w = Window.partitionBy(*_CUSTOMER, "landing_date").orderBy("ts", "line")
+    nxt = F.lead("ts").over(w)
+    ev = (lines.select(*_CUSTOMER, _landing(lines).alias("landing_date"), F.col("order_ts").alias("ts"), F.col("order_line_key").alias("line"), *attrs)
+          .withColumn("last", nxt.isNull() | (nxt != F.col("ts")))) # the last line of its instant in its day: the one that counts
+    per = ev.groupBy(*_CUSTOMER).agg(F.array_sort(F.collect_list(F.struct("landing_date", "ts", "line", "last", *attrs))).alias("ev"))
+    st = "struct<" + ",".join(f"{a}:string" for a in attrs) + ">"
+    cur = (current.where("is_current").join(per.select(*_CUSTOMER), _CUSTOMER, "left_semi")
+           .select(*_CUSTOMER, F.col("valid_from").alias("_cur_from"), F.struct(*attrs).cast(st).alias("_cur_attrs"),
+                   F.col("customer_key").alias("_cur_key")))
+    per = per.join(cur, _CUSTOMER, "left")
+    vt = f"array<struct<valid_from:timestamp,opened_on:date,{','.join(f'{a}:string' for a in attrs)}>>"
+    init = F.struct(F.lit(None).cast("date").alias("day"), F.col("_cur_from").alias("since"), F.col("_cur_from").alias("cur_from"),
+                    F.col("_cur_attrs").alias("cur_attrs"), F.col("_cur_attrs").alias("carried"), F.array().cast(vt).alias("versions"))
+    def step(acc, e):
+        newday = acc["day"].isNull() | (acc["day"] != e["landing_date"])
+        since = F.when(newday, acc["cur_from"]).otherwise(acc["since"]) # the current version's start as the day begins
+        skip = since.isNotNull() & (e["ts"] <= since)
+        base = F.when(newday, acc["cur_attrs"]).otherwise(acc["carried"])
+        carried = F.struct(*[F.coalesce(e[a], base[a]).alias(a) for a in attrs])
+        opens = ~skip & e["last"] & (acc["cur_from"].isNull() | ~carried.eqNullSafe(acc["cur_attrs"]))
+        v = F.struct(e["ts"].alias("valid_from"), e["landing_date"].alias("opened_on"), *[carried[a].alias(a) for a in attrs])
+        return F.struct(e["landing_date"].alias("day"), since.alias("since"),
+                        F.when(opens, e["ts"]).otherwise(acc["cur_from"]).alias("cur_from"),
+                        F.when(opens, carried).otherwise(acc["cur_attrs"]).alias("cur_attrs"),
+                        F.when(skip, base).otherwise(carried).alias("carried"),
+                        F.when(opens, F.concat(acc["versions"], F.array(v))).otherwise(acc["versions"]).alias("versions"))
+    out = (per.select(*_CUSTOMER, "_cur_from", "_cur_key", "_cur_attrs", F.aggregate("ev", init, step)["versions"].alias("v"))
+           .where(F.size("v") > 0))
+    new = (out.select(*_CUSTOMER, "v", F.posexplode("v").alias("_i", "_v"))
+           .select(*_CUSTOMER, "_v.*", F.get(F.col("v"), F.col("_i") + 1)["valid_from"].alias("valid_to"))
+           .withColumn("customer_key", customer_key(F.col("source_system"), F.col("customer_id"), F.col("valid_from"))))
+    closed = (out.where(F.col("_cur_key").isNotNull()) # the version current before: closed where the first new one starts
+              .select(*_CUSTOMER, F.col("_cur_key").alias("customer_key"), *[F.col("_cur_attrs")[a].alias(a) for a in attrs],
+                      F.col("_cur_from").alias("valid_from"), F.get(F.col("v"), 0)["valid_from"].alias("valid_to"),
+                      F.lit(None).cast("date").alias("opened_on")))
+    rows = new.unionByName(closed).withColumn("is_current", F.col("valid_to").isNull()).withColumn("updated_at", F.lit(updated_at))
+    return rows.select(*[F.col(c).cast(t).alias(c) for c, t in CUSTOMERS_COLUMNS], "opened_on")
 
-def refresh_customers(spark: SparkSession, tables: Tables, lines: DataFrame, updated_at: datetime):
-    "Open and close the versions of the customers of `lines` in `processed.customers`."
-    merge_into(spark, tables.customers, customer_versions(lines, spark.table(tables.customers), updated_at),
-               "t.customer_key = s.customer_key")
+def refresh_customers(spark: SparkSession, tables: Tables, versions: DataFrame):
+    "MERGE `customer_versions` into `processed.customers`."
+    merge_into(spark, tables.customers, versions.drop("opened_on"), "t.customer_key = s.customer_key")
 
-def with_customer_keys(lines: DataFrame, # order lines with `source_system, customer_id, order_ts, order_line_key`
-                       customers: DataFrame, # rows of `processed.customers`
+def with_customer_keys(lines: DataFrame, # order lines with `source_system, customer_id, order_ts` (and `landing_date`)
+                       customers: DataFrame, # rows of `processed.customers`, before `versions` are merged
+                       versions: DataFrame|None=None, # `customer_versions` of these lines, not merged yet
                       ) -> DataFrame:
-    "Add `customer_key`: the customer's version valid at the line's order time (the first version for a time before it)."
+    """Add `customer_key`: the customer's version valid at the line's order time among the versions that existed when the
+    line's landing day was processed (the first such version for a time before them)."""
     # one row per customer of the lines with its versions as an array: the lines are joined once, and never repeated;
-    # only the lines' customers are grouped, so the cost follows the day, not the customers table
-    mine = customers.join(lines.select(*_CUSTOMER).distinct(), _CUSTOMER, "left_semi")
-    v = mine.groupBy(*_CUSTOMER).agg(F.collect_list(F.struct("valid_from", "customer_key")).alias("_versions"))
-    ts = F.col("order_ts")
-    valid = F.coalesce(F.array_max(F.filter("_versions", lambda x: x["valid_from"] <= ts)), F.array_min("_versions"))
+    # only the lines' customers are grouped, so the cost follows the lines, not the customers table
+    cands = customers.select(*_CUSTOMER, "valid_from", "customer_key", F.lit(None).cast("date").alias("opened_on"))
+    if versions is not None: cands = cands.unionByName(versions.where(F.col("opened_on").isNotNull()).select(*cands.columns))
+    mine = cands.join(lines.select(*_CUSTOMER).distinct(), _CUSTOMER, "left_semi")
+    v = mine.groupBy(*_CUSTOMER).agg(F.collect_list(F.struct("valid_from", "customer_key", "opened_on")).alias("_versions"))
+    day, ts = _landing(lines), F.col("order_ts")
+    seen = F.filter("_versions", lambda x: x["opened_on"].isNull() | (x["opened_on"] <= day))
+    valid = F.coalesce(F.array_max(F.filter(seen, lambda x: x["valid_from"] <= ts)), F.array_min(seen))
     return (lines.drop("customer_key").join(v, _CUSTOMER, "left")
             .withColumn("customer_key", valid["customer_key"]).drop("_versions"))

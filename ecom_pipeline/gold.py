@@ -5,10 +5,12 @@
 # %% ../nbs/30_gold.ipynb #0fd4b71b
 from __future__ import annotations
 from datetime import date, timedelta
+from decimal import Decimal
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
 from .spark import create_table, ddl, merge_into
 from .reference import fx_calendar
+from .silver import landed_lines, month_predicate
 
 # %% auto #0
 __all__ = ['SALES_METRICS_COLUMNS', 'SALES_BY_CURRENCY_COLUMNS', 'CLV_COLUMNS', 'CLV_SCORE_COLUMNS',
@@ -16,7 +18,7 @@ __all__ = ['SALES_METRICS_COLUMNS', 'SALES_BY_CURRENCY_COLUMNS', 'CLV_COLUMNS', 
            'with_reporting_rate', 'reporting_amount', 'is_product_line', 'is_return_line', 'money_sum', 'sales_metrics',
            'sales_metrics_by_currency', 'customer_lifetime_value', 'daily_customer_sales', 'promotion_performance',
            'create_gold', 'mixed_currency_gold', 'refresh_sales_metrics', 'refresh_daily_customer_sales',
-           'refresh_customer_lifetime_value', 'refresh_promotion_performance']
+           'refresh_customer_lifetime_value', 'refresh_promotion_performance', 'build_gold']
 
 # %% ../nbs/30_gold.ipynb #b05670b5
 def reporting_rates(spark: SparkSession, tables: Tables, currency: str) -> DataFrame|None:
@@ -208,8 +210,7 @@ def _date_list(dates) -> str:
 def _silver_of_dates(spark: SparkSession, tables: Tables, dates: list[date]) -> DataFrame:
     "Silver lines of these order dates, read through partition literals (order_year, order_month)."
     months = sorted({(d.year, d.month) for d in dates})
-    part = " OR ".join(f"(order_year = {y} AND order_month = {m})" for y, m in months)
-    return spark.table(tables.orders_cleaned).where(f"({part}) AND order_date IN ({_date_list(dates)})")
+    return spark.table(tables.orders_cleaned).alias("t").where(month_predicate(months)).where(f"order_date IN ({_date_list(dates)})")
 
 def _replace_dates(frame: DataFrame, table: str, dates: list[date]):
     (frame.write.format("delta").mode("overwrite")
@@ -266,3 +267,28 @@ def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: li
     out = writer(promotion_performance(silver, promos, currency, reporting_rates(spark, tables, currency)))
     if not rebuild: out = out.option("replaceWhere", "promo_id IN (" + ", ".join(f"'{r.promo_id}'" for r in spans) + ")")
     out.saveAsTable(tables.promotion_performance)
+
+
+# %% ../nbs/30_gold.ipynb #02f043b8
+def build_gold(spark: SparkSession, tables: Tables,
+               order_dates: list[date], # every order date whose silver lines changed
+               landing_days: list[date], # the landing days whose lines reached silver: their customers' lifetime value again
+               previous_customers: list=(), # (source, customer) whose lines moved to another customer: their value drops
+               rebuild_promotions: bool=False, # promotions changed: all of promotion_performance again
+               currency: str="USD", # the reporting currency
+               retry=lambda fn, what: fn(), # how a write is retried on a write conflict
+              ) -> dict[date, Decimal]:
+    "Refresh gold where silver changed; return each order date's net revenue (all categories) in the reporting currency."
+    if rebuild_promotions and not order_dates:
+        retry(lambda: refresh_promotion_performance(spark, tables, [], rebuild=True, currency=currency), "gold promotion_performance")
+    if not order_dates: return {}
+    customers = landed_lines(spark, tables, landing_days, order_dates).select("source_system", "customer_id").distinct()
+    if previous_customers:
+        customers = customers.unionByName(spark.createDataFrame([tuple(c) for c in previous_customers], "source_system string, customer_id string"))
+    retry(lambda: refresh_sales_metrics(spark, tables, order_dates, currency), "gold sales_metrics")
+    retry(lambda: refresh_daily_customer_sales(spark, tables, order_dates, currency), "gold daily_customer_sales")
+    retry(lambda: refresh_customer_lifetime_value(spark, tables, customers, drop_lost=bool(previous_customers), currency=currency),
+          "gold customer_lifetime_value")
+    retry(lambda: refresh_promotion_performance(spark, tables, order_dates, rebuild_promotions, currency), "gold promotion_performance")
+    return {r.order_date: r.net_revenue for r in spark.table(tables.sales_metrics)
+            .where(F.col("is_all_categories") & F.col("order_date").isin(sorted(order_dates))).select("order_date", "net_revenue").collect()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
 from .spark import create_table, merge_into
 from .sources import FIELDS, KAGGLE_ECOMMERCE, SourceDialect
@@ -105,10 +105,10 @@ def create_etl_errors(spark: SparkSession, tables: Tables):
     "Create `logs.etl_errors` if it does not exist."
     create_table(spark, tables.etl_errors, ETL_ERRORS_COLUMNS)
 
-def to_etl_errors(quarantined: DataFrame, run_id: str, logged_at: datetime) -> DataFrame:
-    "Quarantined staged rows as `etl_errors` rows."
+def to_etl_errors(quarantined: DataFrame, run_id: str|Column, logged_at: datetime) -> DataFrame:
+    "Quarantined staged rows as `etl_errors` rows (`run_id`: the run's id, or a column giving each line its day's run)."
     return quarantined.select(
-        F.lit(run_id).alias("run_id"), F.get(F.col("_errors"), 0)["rule"].alias("rule"),
+        (run_id if isinstance(run_id, Column) else F.lit(run_id)).alias("run_id"), F.get(F.col("_errors"), 0)["rule"].alias("rule"),
         F.array_join(F.transform("_errors", lambda e: e["reason"]), "; ").alias("reason"),
         "source_file", "source_etag", F.col("line_number").cast("int").alias("line_number"), "raw_record",
         F.col("landing_date").cast("date").alias("landing_date"), F.lit(logged_at).cast("timestamp").alias("logged_at"))

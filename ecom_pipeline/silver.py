@@ -9,11 +9,12 @@ from .config import Tables
 from .spark import create_table, merge_into
 import dataclasses
 from .sources import FIELDS, SourceDialect, KAGGLE_ECOMMERCE, bronze_name, bronze_source_columns, dialect_of
+from .bronze import is_blank_line
 
 # %% auto #0
-__all__ = ['SILVER_COLUMNS', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate', 'clean_id',
-           'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
-           'clean_orders', 'dedupe_lines', 'create_silver', 'month_predicate', 'merge_silver']
+__all__ = ['SILVER_COLUMNS', 'VERSION_ORDER', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate',
+           'clean_id', 'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
+           'clean_orders', 'dedupe_lines', 'create_silver', 'month_predicate', 'landed_lines', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -62,8 +63,7 @@ def order_headers(header_bronze: DataFrame, # bronze rows of a header source (e.
 
 def is_blank(dialect: SourceDialect) -> Column:
     "True for an all-empty line of a dialect that skips them (`,,,,`): well-formed, every field null."
-    if not dialect.skip_blank_lines: return F.lit(False)
-    return F.col("parse_error").isNull() & F.col("raw_record").rlike(r"^[\s,]*$")
+    return is_blank_line() if dialect.skip_blank_lines else F.lit(False)
 
 def stage_orders(bronze: DataFrame, # bronze rows of one dialect
                  source_tz: str="UTC", # time zone of the files' order date + time (a source with dates only keeps its dates)
@@ -180,10 +180,13 @@ def clean_orders(valid: DataFrame) -> DataFrame:
 
 
 # %% ../nbs/20_silver.ipynb #a60c1356
-def dedupe_lines(df: DataFrame) -> DataFrame:
-    "Latest version of each order line: one row per `order_line_key`, by landing date, file, ingestion, line."
-    w = Window.partitionBy("order_line_key").orderBy(F.desc("landing_date"), F.desc("source_file"),
-                                                     F.desc("bronze_ingested_at"), F.desc("line_number"))
+VERSION_ORDER = ("landing_date", "source_file", "bronze_ingested_at", "line_number") # of two versions of a line, the later wins
+
+def dedupe_lines(df: DataFrame,
+                 per_day: bool=False, # the latest version within each landing day (what a run of that day saw), not overall
+                ) -> DataFrame:
+    "Latest version of each order line: one row per `order_line_key` (and landing day), by landing date, file, ingestion, line."
+    w = Window.partitionBy("order_line_key", *(["landing_date"] if per_day else [])).orderBy(*[F.desc(c) for c in VERSION_ORDER])
     return df.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 # %% ../nbs/20_silver.ipynb #08ce50a6
@@ -196,7 +199,13 @@ def month_predicate(months: list[tuple[int, int]], alias: str="t") -> str:
     if not months: return "false"
     return "(" + " OR ".join(f"({alias}.order_year = {int(y)} AND {alias}.order_month = {int(m)})" for y, m in sorted(months)) + ")"
 
-_VERSION = "struct({a}.landing_date, {a}.source_file, {a}.bronze_ingested_at, {a}.line_number)"
+def landed_lines(spark: SparkSession, t: Tables, landing_days: list, order_dates: list) -> DataFrame:
+    "The silver lines whose current version landed on one of `landing_days`, in these order dates (partition-pruned)."
+    months = sorted({(d.year, d.month) for d in order_dates})
+    return (spark.table(t.orders_cleaned).alias("t").where(month_predicate(months))
+            .where(F.col("order_date").isin(sorted(order_dates)) & F.col("landing_date").isin(sorted(landing_days))))
+
+_VERSION = "struct(" + ", ".join(f"{{a}}.{c}" for c in VERSION_ORDER) + ")"
 
 def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: list[tuple[int, int]]):
     "MERGE deduplicated order lines into silver: insert new keys, update keys only with a later version. Returns Delta's metrics."

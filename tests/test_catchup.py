@@ -1,0 +1,111 @@
+"""One set of landing days three ways: one by one, as one catch-up (in several batches), and as a rebuild from bronze.
+Silver, the dimensions and every gold table must be equal on their business columns, and each day keeps its own
+quarantine, threshold and run row. The catch-up's gold is also checked against plain-Python totals."""
+from datetime import date, timedelta
+from pathlib import Path
+import oracle
+import pytest
+from ecom_pipeline.alerts import AlertConfig
+from ecom_pipeline.config import SCHEMAS, PipelineConfig, Tables
+from ecom_pipeline.sample_data import Messiness, generate
+from ecom_pipeline.sources import KAGGLE_ECOMMERCE
+
+DAYS = [date(2018, 4, 1) + timedelta(days=i) for i in range(6)]
+# columns that name a run or a load time, not the data: they differ between the three ways by design
+NOT_BUSINESS = {"run_id", "updated_at", "bronze_ingested_at", "clv_scored_at", "logged_at"}
+
+def _land(root: Path):
+    gen = generate(str(root), DAYS[0], len(DAYS), rows_per_day=150, seed=21,
+                   messiness=Messiness(duplicate_rate=0.04, correction_rate=0.05, malformed_rate=0.02, late_rate=0.08))
+    # day 4 is over the 5% threshold: a second file whose quantities are all words
+    day4 = root/f"{DAYS[3]:%Y/%m/%d}"
+    src = next(day4.glob("*.csv")).read_text().splitlines()
+    q = list(KAGGLE_ECOMMERCE.columns).index("Quantity")
+    bad = [src[0]] + [",".join(f if i != q else "many" for i, f in enumerate(l.split(","))) for l in src[1:40] if l.count(",") == len(KAGGLE_ECOMMERCE.columns) - 1]
+    (day4/"zz_bad_quantities.csv").write_text("\n".join(bad) + "\n")
+    return gen, len(bad) - 1
+
+def _snapshot(spark, t: Tables) -> dict:
+    out = {}
+    for name in t.derived_tables:
+        cols = sorted(c for c in spark.table(name).columns if c not in NOT_BUSINESS)
+        out[name.rsplit(".", 1)[1]] = sorted(tuple(r) for r in spark.table(name).select(*cols).collect())
+    return out
+
+def _quarantine(spark, t: Tables) -> dict:
+    return {(r.landing_date, r.rule): r["count"] for r in spark.table(t.etl_errors).groupBy("landing_date", "rule").count().collect()}
+
+def _reset(spark):
+    for sch in SCHEMAS: spark.sql(f"DROP SCHEMA IF EXISTS spark_catalog.{sch} CASCADE")
+
+@pytest.fixture(scope="module")
+def three_ways(spark, tmp_path_factory):
+    from ecom_pipeline.pipeline import catch_up, rebuild, run_daily
+    root = tmp_path_factory.mktemp("catchup")/"landing"
+    gen, bad = _land(root)
+    wh = str(spark.conf.get("spark.sql.warehouse.dir")).removeprefix("file:")
+    cfg = PipelineConfig(source_root=str(root), warehouse=wh)
+    t, quiet, none = cfg.tables, (lambda m: None), AlertConfig()
+    _reset(spark)
+    one_by_one = []
+    for d in DAYS:
+        try: one_by_one.append(run_daily(spark, cfg, d, log=quiet, alerts=none))
+        except Exception as e: one_by_one.append(e)
+    a = _snapshot(spark, t), _quarantine(spark, t), {r.run_date: r.status for r in spark.table("spark_catalog.logs.pipeline_runs").collect()}
+    _reset(spark)
+    batches = catch_up(spark, cfg, DAYS, log=quiet, alerts=none, max_lines_per_batch=400) # about 150 lines a day: 3 batches
+    b = _snapshot(spark, t), _quarantine(spark, t), {r.run_date: r.status for r in spark.table("spark_catalog.logs.pipeline_runs").collect()}
+    runs = spark.table("spark_catalog.logs.pipeline_runs").collect()
+    dq = spark.table("spark_catalog.logs.data_quality_results").collect()
+    rb = rebuild(spark, cfg, log=quiet)
+    c = _snapshot(spark, t)
+    return dict(gen=gen, bad=bad, one_by_one=one_by_one, a=a, b=b, c=c, catch_up=batches, runs=runs, dq=dq, rebuild=rb, cfg=cfg, root=root)
+
+def test_catch_up_equals_one_by_one(three_ways):
+    (a_tables, a_q, a_status), (b_tables, b_q, b_status) = three_ways["a"], three_ways["b"]
+    assert set(a_tables) == {"orders_cleaned", "products", "customers", "sales_metrics", "sales_metrics_by_currency",
+                             "customer_lifetime_value", "daily_customer_sales", "promotion_performance"}
+    for name in a_tables:
+        assert a_tables[name] == b_tables[name], name
+    assert len(a_tables["orders_cleaned"]) > 500 and len(a_tables["customers"]) > 100
+    assert a_q == b_q and a_status == b_status
+    # the day over the threshold failed alone, in both ways; the others succeeded
+    assert a_status == {d: ("failed" if d == DAYS[3] else "succeeded") for d in DAYS}
+    assert b_q[(DAYS[3], "quantity_invalid")] >= three_ways["bad"]
+
+def test_catch_up_days_keep_their_own_records(three_ways):
+    summaries, runs, dq = three_ways["catch_up"], three_ways["runs"], three_ways["dq"]
+    assert [s.run_date for s in summaries] == DAYS and len({s.run_id for s in summaries}) == len(DAYS)
+    assert len({s.batch for s in summaries}) == 3 # the batch bound held
+    assert sorted(r.run_date for r in runs) == DAYS
+    failed = next(s for s in summaries if s.run_date == DAYS[3])
+    assert failed.status == "failed" and "quarantined" in failed.error_message and failed.order_lines == 0
+    for s in summaries: # each day's quality rows add up to its own quarantine
+        rows = [r for r in dq if r.run_id == s.run_id]
+        assert rows and all(r.rows_checked == s.bronze_rows for r in rows)
+        assert sum(r.rows_failed for r in rows if r.criticality == "error") == s.quarantined
+    one = {s.run_date: s for s in three_ways["one_by_one"] if not isinstance(s, Exception)}
+    for s in summaries:
+        if s.run_date in one:
+            o = one[s.run_date]
+            assert (s.lines_read, s.bronze_rows, s.quarantined, s.duplicates, s.order_lines, s.quarantined_by_rule) == \
+                   (o.lines_read, o.bronze_rows, o.quarantined, o.duplicates, o.order_lines, o.quarantined_by_rule), s.run_date
+
+def test_rebuild_from_bronze_equals_one_by_one(three_ways):
+    a_tables, c_tables = three_ways["a"][0], three_ways["c"]
+    for name in a_tables:
+        assert a_tables[name] == c_tables[name], name
+    rb = three_ways["rebuild"]
+    assert rb.landing_days == len(DAYS) and list(rb.failed_days) == [DAYS[3]]
+
+def test_catch_up_gold_matches_plain_python(three_ways, spark):
+    lines = []
+    for d in DAYS:
+        if d == DAYS[3]: continue # the failed day's lines stay out
+        for f in sorted((three_ways["root"]/f"{d:%Y/%m/%d}").glob("*.csv")):
+            lines += oracle.read_file(str(f), d, f.read_bytes())
+    recs = oracle.latest(lines)
+    exp = oracle.sales_metrics(recs.values())
+    (_, _, _) = three_ways["b"]
+    got = {(r.order_date, r.product_category): r.net_revenue for r in spark.table(three_ways["cfg"].tables.sales_metrics).collect()}
+    assert got == {k: v["net_revenue"] for k, v in exp.items()}
