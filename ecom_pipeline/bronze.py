@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_bronze.ipynb #c5e93d60
 from __future__ import annotations
+import os, re, string
 from datetime import date, datetime
 from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
@@ -12,33 +13,53 @@ from .sources import FileSchema, bronze_name, bronze_source_columns
 from .spark import create_table
 
 # %% auto #0
-__all__ = ['line_blocks', 'read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns', 'create_bronze',
-           'to_bronze', 'append_bronze', 'is_blank_line', 'bronze_days', 'latest_file_versions']
+__all__ = ['spark_file_path', 'line_blocks', 'read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns',
+           'create_bronze', 'to_bronze', 'append_bronze', 'is_blank_line', 'bronze_days', 'latest_file_versions']
 
 # %% ../nbs/10_bronze.ipynb #f6f7f9f3
-def _texts(spark: SparkSession, files: list[tuple[str, str, str]]) -> DataFrame:
-    "The files' lines, each with its file, split (`_block`) and position in its Spark partition (`_pos`): one scan of every file."
-    return reduce(DataFrame.unionByName, [
-        spark.read.text(path).select(F.lit(src).alias("source_file"), F.lit(etag).alias("source_etag"), F.col("value").alias("raw_record"),
-                                     F.col("_metadata.file_block_start").alias("_block"), F.monotonically_increasing_id().alias("_pos"))
-        for path, src, etag in files])
+_URI_LEGAL = set(string.ascii_letters + string.digits + "_-!.~'()*;:@&=+$,/") # what java.net.URI keeps as it is in a path
 
-_BLOCKS = "source_file string, source_etag string, _block bigint, _n bigint, _first bigint"
+def spark_file_path(path: str) -> str:
+    """The `_metadata.file_path` Spark reports for a file read from `path` (a local path, or scheme://authority/key), as
+    `_file_path` normalizes it: the path percent-encoded like java.net.URI (ASCII outside the legal set; other characters kept)."""
+    enc = lambda p: "".join(c if c in _URI_LEGAL or ord(c) > 127 else "".join(f"%{b:02X}" for b in c.encode()) for c in p)
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/]*)(/.*)?$", path)
+    if m: return f"{m.group(1)}://{m.group(2)}{enc(m.group(3) or '')}"
+    return "file://" + enc(os.path.abspath(path))
+
+def _file_path() -> Column:
+    "`_metadata.file_path` with a local file's `file:/x` written `file:///x`, as `spark_file_path` writes it."
+    return F.regexp_replace(F.col("_metadata.file_path"), "^file:/+", "file:///")
+
+def _texts(spark: SparkSession, files: list[tuple[str, str, str]]) -> DataFrame:
+    "The files' lines, each with its file's path (`_fp`), split (`_block`) and position in its Spark partition (`_pos`): one read of every file."
+    return spark.read.text([path for path, _, _ in files]).select(
+        _file_path().alias("_fp"), F.col("value").alias("raw_record"), F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_pos"))
+
+_BLOCKS = "_fp string, _block bigint, _n bigint, _first bigint"
 
 def line_blocks(spark: SparkSession, files: list[tuple[str, str, str]]) -> list:
-    "One row per split of each file: its lines (`_n`) and first position (a small frame: collected). A file's lines are the sum of its `_n`."
-    return (_texts(spark, files).groupBy("source_file", "source_etag", "_block")
-            .agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")).collect())
+    """One row per split of each file: its path as Spark reports it (`_fp`), lines (`_n`) and first position (a small
+    frame: collected). A file's lines are the sum of its `_n`; raises when Spark read a file under a path not recognised."""
+    rows = (_texts(spark, files).groupBy("_fp", "_block").agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")).collect())
+    known = {spark_file_path(p) for p, _, _ in files}
+    strange = sorted({r._fp for r in rows} - known)
+    if strange: # never guess which file a line came from
+        raise RuntimeError(f"Spark read {strange[0]!r}, which is none of the files asked for ({len(strange)} such path(s)): "
+                           "its lines cannot be traced to their file")
+    return rows
 
 def read_lines(spark: SparkSession,
                files: list[tuple[str, str, str]], # (path Spark reads, source_file, source_etag) per file
-               blocks: list|None=None, # `line_blocks` of these files, when already known (saves a scan)
+               blocks: list|None=None, # `line_blocks` of these files, when already known (saves a read)
               ) -> DataFrame:
     "One row per physical line: `source_file, source_etag, line_number, raw_record` (the first line of each file is line 1)."
     if blocks is None: blocks = line_blocks(spark, files)
-    b = (spark.createDataFrame([tuple(r) for r in blocks], _BLOCKS)
-         .withColumn("_before", F.sum("_n").over(Window.partitionBy("source_file", "source_etag").orderBy("_block")) - F.col("_n")))
-    return (_texts(spark, files).join(F.broadcast(b), ["source_file", "source_etag", "_block"])
+    name = {spark_file_path(p): (src, etag) for p, src, etag in files}
+    b = (spark.createDataFrame([tuple(r) + name[r._fp] for r in blocks if r._fp in name], _BLOCKS + ", source_file string, source_etag string")
+         .withColumn("_before", F.sum("_n").over(Window.partitionBy("_fp").orderBy("_block")) - F.col("_n")))
+    return (_texts(spark, files).join(F.broadcast(b), ["_fp", "_block"])
             .select("source_file", "source_etag", (F.col("_before") + F.col("_pos") - F.col("_first") + 1).cast("int").alias("line_number"),
                     "raw_record"))
 

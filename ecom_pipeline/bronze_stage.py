@@ -14,7 +14,7 @@ from .config import PipelineConfig
 from .spark import ddl, retry_write
 from .landing import day_folder, scan_file, unsafe_name
 from .sources import FileSchema, MissingColumnsError, UnknownSourceError, detect_source, find_header, split_header
-from .bronze import append_bronze, bronze_days, is_blank_line, line_blocks, parse_lines, read_lines, to_bronze
+from .bronze import append_bronze, bronze_days, is_blank_line, line_blocks, parse_lines, read_lines, spark_file_path, to_bronze
 from .quality import ETL_ERRORS_COLUMNS, write_etl_errors
 
 # %% auto #0
@@ -128,10 +128,10 @@ def ingest_days(spark: SparkSession, cfg: PipelineConfig, store,
     counts, blanks = {}, {}
     if admitted:
         files = [(path, f.uri, f.etag) for _, f, _, path in admitted]
-        blocks = line_blocks(spark, files) # one scan: each file's physical lines
+        blocks = line_blocks(spark, files) # one read of every file: each file's physical lines
         physical = {}
-        for b in blocks: physical[(b.source_file, b.source_etag)] = physical.get((b.source_file, b.source_etag), 0) + b._n
-        read = {(f.uri, f.etag): max(physical.get((f.uri, f.etag), 0) - fs.header_line, 0) for _, f, fs, _ in admitted}
+        for b in blocks: physical[b._fp] = physical.get(b._fp, 0) + b._n
+        read = {(f.uri, f.etag): max(physical.get(spark_file_path(path), 0) - fs.header_line, 0) for _, f, fs, path in admitted}
         versions = sorted(read)
         # file versions a crashed run appended before it could write the ledger: in bronze already, not appended again
         key = F.struct("source_file", "source_etag")

@@ -11,8 +11,9 @@ from . import __version__
 from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, PipelineConfig, parse_run_date, previous_utc_day
 
 # %% auto #0
-__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land', 'cmd_dashboard',
-           'cmd_run', 'cmd_backfill', 'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
+__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'DEMO_DAILY', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land',
+           'cmd_dashboard', 'cmd_run', 'cmd_backfill', 'cmd_rebuild', 'cmd_migrate', 'cmd_maintain',
+           'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -82,21 +83,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --via-papermill: where run records go, a folder or s3://bucket/prefix; each run writes "
                         "URI/YYYY/MM/DD/daily_run-<run_id>.ipynb (default $ECOM_RUN_RECORDS or runs)")
     r.add_argument("--environment", metavar="NAME", default="local", help="a label on the run: local, dev or prod (default local)")
+    r.add_argument("--no-catch-up", action="store_true",
+                   help="only this day: do not first catch up on earlier landing days that no run took up (the days after the "
+                        "last day with a run whose folder holds a file)")
     _common(r)
 
-    f = sub.add_parser("backfill", help="run a range of landing days in order, resumable",
-                       description="Run the landing days --from .. --to in order in one Spark session, with a progress bar "
-                                   "(current day, lines so far). Days that already have a succeeded run are skipped, so the "
-                                   "same command resumes after a failure; it stops at the first failed day. Ends with each "
-                                   "day's outcome. Exit 0 when every day succeeded or was skipped, 1 otherwise.")
+    f = sub.add_parser("backfill", help="catch up on a range of landing days in one set-based pass, resumable",
+                       description="Catch up on the landing days --from .. --to: each day's new files into bronze, then silver, "
+                                   "the dimensions and gold for all of them in one pass, in batches of about --max-lines-per-batch "
+                                   "lines. The result is what running the days one by one would leave; each day keeps its own "
+                                   "run row, quality results, quarantine threshold (a day over it fails alone, the others go on) "
+                                   "and anomaly check, and each batch sends one alert. Days that already have a succeeded run are "
+                                   "skipped, so the same command resumes after a failure. Ends with each day's outcome. Exit 0 "
+                                   "when every day succeeded or was skipped, 1 otherwise.")
     f.add_argument("--from", dest="date_from", required=True, type=_date_arg, metavar="D", help="first landing day, YYYY-MM-DD")
     f.add_argument("--to", dest="date_to", required=True, type=_date_arg, metavar="D", help="last landing day, YYYY-MM-DD")
     f.add_argument("--force", action="store_true", help="run days that succeeded before too, and recompute them")
+    f.add_argument("--max-lines-per-batch", type=_positive, default=None, metavar="N",
+                   help="lines per batch, estimated from the files' sizes (default 2,000,000: fits 2 cores and the default heap)")
     f.add_argument("--max-quarantine-rate", type=_rate, default=None, metavar="R",
                    help="fail a day when more than this share of its lines is quarantined (default $ECOM_MAX_QUARANTINE_RATE or 0.05)")
     f.add_argument("--on-no-data", choices=("warn", "fail", "ignore"), default=None,
                    help="what an empty or missing day folder does (default $ECOM_ON_NO_DATA or warn)")
     _common(f)
+
+    rb = sub.add_parser("rebuild", help="recompute silver, the dimensions and gold from bronze (full refresh)",
+                        description="Recompute silver, the dimensions and gold from every line of bronze, with today's rules and "
+                                    "reference data, in batches of landing days. Bronze, the ledger and the run history are read, "
+                                    "never rewritten. By default the new tables are built beside the live ones (schemas "
+                                    "processed__rebuild, analytics__rebuild) and replace them at the end, one commit per table: "
+                                    "readers see the old tables until then, and a crash leaves them as they were. With --into "
+                                    "(a local warehouse) or --into-catalog (a Unity Catalog catalog) the tables are written there "
+                                    "instead, so a changed rule can be tried beside production.")
+    rb.add_argument("--into", metavar="WAREHOUSE", default=None,
+                    help="write into this other local warehouse folder (its tables read this lakehouse's bronze by path)")
+    rb.add_argument("--into-catalog", metavar="CATALOG", default=None, help="write into this other catalog (Unity Catalog)")
+    rb.add_argument("--max-lines-per-batch", type=_positive, default=None, metavar="N",
+                    help="bronze lines per batch (default 2,000,000)")
+    _common(rb)
+
+    mg = sub.add_parser("migrate", help="bring a lakehouse of an earlier release up to this one",
+                        description="Add the columns that tables written by an earlier release lack (and fill those with a known "
+                                    "value). Runs do not migrate: run this once after upgrading. Gold written in several "
+                                    "currencies cannot be migrated: the command says so and `rebuild` recomputes it.")
+    _common(mg)
 
     m = sub.add_parser("maintain", help="OPTIMIZE (ZORDER) and VACUUM silver and gold",
                        description="Compact silver and gold with OPTIMIZE ... ZORDER BY (silver by customer_id, gold by "
@@ -137,9 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _table_args(b, "catalog (default spark_catalog locally)")
 
     sub.add_parser("demo", help="generate sample data and run the pipeline on it, all local",
-                       description=f"Generate 14 days of sample exports into {DEFAULT_SOURCE_ROOT}/, run the pipeline for each day in one "
-                                   f"Spark session into the warehouse {DEFAULT_WAREHOUSE}/, and show how to query the tables. "
-                                   "Takes no arguments; run it again and already ingested files are skipped.")
+                       description=f"Generate a year of sample exports into {DEFAULT_SOURCE_ROOT}/, catch up on all but the last "
+                                   f"{DEMO_DAILY} days in one set-based pass into the warehouse {DEFAULT_WAREHOUSE}/, run the last "
+                                   f"{DEMO_DAILY} as daily runs and print their summaries, score the customers, render the "
+                                   "dashboard, and show how to query the tables. Takes no arguments; run it again and the days "
+                                   "that succeeded are skipped.")
     return p
 
 def _table_args(p, catalog_help: str="catalog (default spark_catalog locally, ecommerce_catalog on Databricks)"):
@@ -205,6 +237,12 @@ def cmd_run(a) -> int:
     spark = get_spark(cfg.warehouse, master=a.master)
     _say(f"ecom_pipeline {__version__}: landing day {d} from {cfg.source_root} into catalog {cfg.catalog}"
          + (f", warehouse {Path(cfg.warehouse).resolve()}" if cfg.warehouse else ""))
+    if not a.no_catch_up:
+        from ecom_pipeline.pipeline import catch_up, unprocessed_days
+        missed = unprocessed_days(spark, cfg, d)
+        if missed:
+            _say(f"catching up first on {len(missed)} earlier landing day(s) that no run took up: {missed[0]} .. {missed[-1]}")
+            for s in catch_up(spark, cfg, missed): print(s)
     print(run_daily(spark, cfg, d, force=a.force))
     return 0
 
@@ -228,9 +266,41 @@ def cmd_backfill(a) -> int:
     if a.date_from > a.date_to: raise ValueError(f"--from {a.date_from} is after --to {a.date_to}")
     spark = get_spark(cfg.warehouse, master=a.master)
     _say(f"ecom_pipeline {__version__}: backfill {a.date_from} .. {a.date_to} from {cfg.source_root} into catalog {cfg.catalog}")
-    days = backfill(spark, cfg, a.date_from, a.date_to, force=a.force, progress=True)
+    days = backfill(spark, cfg, a.date_from, a.date_to, force=a.force, progress=True, max_lines_per_batch=a.max_lines_per_batch)
     print(backfill_report(days))
     return 1 if any(x.outcome == "failed" for x in days) else 0
+
+def cmd_rebuild(a) -> int:
+    from ecom_pipeline.config import Tables
+    from ecom_pipeline.pipeline import DEFAULT_MAX_LINES_PER_BATCH, rebuild
+    from ecom_pipeline.spark import get_spark
+    if a.into and a.into_catalog: raise ValueError("give --into (a warehouse folder) or --into-catalog (a catalog), not both")
+    cfg = _config(a)
+    into = None
+    if a.into: # this process opens the target warehouse; the source lakehouse's tables are read by path
+        if not cfg.warehouse: raise ValueError("--into needs the source's local warehouse (--warehouse or ECOM_WAREHOUSE)")
+        src = str(Path(cfg.warehouse).resolve())
+        if str(Path(a.into).resolve()) == src: raise ValueError(f"--into {a.into} is the source warehouse: leave --into out to rebuild in place")
+        if not (Path(src)/"raw.db"/"order_transactions"/"_delta_log").is_dir():
+            raise FileNotFoundError(f"no bronze table in {src}: nothing to rebuild from")
+        into = Tables(cfg.catalog, inputs=Tables(cfg.catalog, location=src))
+        spark = get_spark(str(Path(a.into).resolve()), master=a.master)
+    else:
+        spark = get_spark(cfg.warehouse, master=a.master)
+        if a.into_catalog: into = Tables(a.into_catalog, inputs=cfg.tables)
+    _say(f"ecom_pipeline {__version__}: rebuild from {cfg.tables.order_transactions} into "
+         + (f"warehouse {Path(a.into).resolve()}" if a.into else f"catalog {a.into_catalog}" if a.into_catalog else "the live tables"))
+    print(rebuild(spark, cfg, into, log=_say, max_lines_per_batch=a.max_lines_per_batch or DEFAULT_MAX_LINES_PER_BATCH))
+    return 0
+
+def cmd_migrate(a) -> int:
+    from ecom_pipeline.pipeline import migrate
+    from ecom_pipeline.spark import get_spark
+    cfg = _config(a)
+    spark = get_spark(cfg.warehouse, master=a.master)
+    done = migrate(spark, cfg.tables, log=_say)
+    print(f"migrated {len(done)} table change(s)" if done else "nothing to migrate: the lakehouse is up to date")
+    return 0
 
 def cmd_maintain(a) -> int:
     from ecom_pipeline.maintenance import check_retention, maintain
@@ -257,24 +327,39 @@ def cmd_score_customers(a) -> int:
     return 0
 
 # %% ../nbs/61_cli.ipynb #97dc8e66
-DEMO_START, DEMO_DAYS, DEMO_ROWS = date(2018, 1, 1), 14, 1500
+DEMO_START, DEMO_DAYS, DEMO_ROWS, DEMO_DAILY = date(2018, 1, 1), 365, 300, 3
 
-def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_ROWS, seed: int=42, master: str|None=None) -> list:
-    "Generate sample days under `home`, run each through the pipeline, print summaries; return the run summaries."
-    from ecom_pipeline.pipeline import run_daily
+def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_ROWS, seed: int=42, master: str|None=None,
+             daily: int=DEMO_DAILY) -> list:
+    "Generate a year of sample days under `home`, catch up on all but the last `daily` in one pass, run those as daily runs, score, render; return the summaries."
+    from pyspark.sql import functions as F
+    from ecom_pipeline.orchestration import succeeded_runs
+    from ecom_pipeline.pipeline import catch_up, run_daily
     from ecom_pipeline.sample_data import generate
     from ecom_pipeline.spark import get_spark
     t0 = time.time()
     cfg = PipelineConfig(source_root=f"{home}/landing/raw/ecommerce_sales", warehouse=f"{home}/warehouse")
-    _say(f"1/3 generating {days} days x ~{rows_per_day:,} lines into {cfg.source_root}/")
+    _say(f"1/4 generating {days} days x ~{rows_per_day:,} lines into {cfg.source_root}/")
     print(generate(cfg.source_root, DEMO_START, days, rows_per_day, seed))
-    _say("2/3 starting Spark with Delta Lake (the first start resolves the Delta jars from Maven Central)")
+    _say("2/4 starting Spark with Delta Lake (the first start resolves the Delta jars from Maven Central)")
     spark = get_spark(cfg.warehouse, master=master)
     _say(f"    Spark {spark.version} ready after {time.time() - t0:.0f}s")
+    all_days = [DEMO_START + timedelta(days=i) for i in range(days)]
+    done = succeeded_runs(spark, cfg, all_days[0], all_days[-1]) # a second demo skips what the first one did
+    history = [d for d in all_days[:max(days - daily, 0)] if d not in done]
+    recent = [d for d in all_days[max(days - daily, 0):] if d not in done]
     out = []
-    for i in range(days):
-        d = DEMO_START + timedelta(days=i)
-        _say(f"3/3 day {i + 1}/{days}: {d}")
+    if history:
+        t1 = time.time()
+        _say(f"3/4 catching up on {len(history)} landing days ({history[0]} .. {history[-1]}) in one set-based pass")
+        out = catch_up(spark, cfg, history, log=_say)
+        ok = sum(s.status == "succeeded" for s in out)
+        print(f"catch-up: {len(out)} landing days in {time.time() - t1:.0f}s: {ok} succeeded, {len(out) - ok} failed; "
+              f"{sum(s.lines_read for s in out):,} lines, {sum(s.quarantined for s in out):,} quarantined", flush=True)
+        for b in sorted({s.batch: s for s in out}.values(), key=lambda s: s.run_date): # each batch's stages
+            print(f"  batch {b.batch}: " + "  ".join(f"{k} {v:.1f}s" for k, v in b.seconds.items()), flush=True)
+    for i, d in enumerate(recent):
+        _say(f"4/4 daily run {i + 1}/{len(recent)}: {d}")
         s = run_daily(spark, cfg, d, log=lambda m: None)
         print(s, flush=True); out.append(s)
     from ecom_pipeline.clv import score_customers
@@ -284,8 +369,8 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
     t = cfg.tables
     print(f"\nDone in {time.time() - t0:.0f}s: {sum(s.lines_read for s in out):,} lines, {sum(s.quarantined for s in out):,} quarantined, "
           f"{spark.table(t.orders_cleaned).count():,} order lines in silver.\n")
-    (spark.table(t.sales_metrics).where("is_all_categories").orderBy("order_date")
-          .select("order_date", "orders", "customers", "net_revenue", "avg_order_value").show(days + 5, truncate=False))
+    (spark.table(t.sales_metrics).where("is_all_categories").groupBy(F.date_format("order_date", "yyyy-MM").alias("month"))
+          .agg(F.sum("orders").alias("orders"), F.sum("net_revenue").alias("net_revenue")).orderBy("month").show(24, truncate=False))
     print(f"Tables are in {wh} (Delta, <schema>.db/<table>), catalog spark_catalog:\n"
           f"  {t.order_transactions}  {t.orders_cleaned}  {t.sales_metrics}\n"
           f"  {t.customer_lifetime_value}  {t.daily_customer_sales}  {t.etl_errors}  {t.ingested_files}\n"
@@ -305,7 +390,8 @@ def cmd_demo(a) -> int:
     return 0
 
 # %% ../nbs/61_cli.ipynb #ab1b18bf
-COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "backfill": cmd_backfill, "maintain": cmd_maintain,
+COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "backfill": cmd_backfill, "rebuild": cmd_rebuild,
+            "migrate": cmd_migrate, "maintain": cmd_maintain,
             "score-customers": cmd_score_customers, "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 def main(argv: list[str]|None=None) -> int:

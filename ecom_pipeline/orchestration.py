@@ -180,30 +180,27 @@ def succeeded_runs(spark, cfg: PipelineConfig, first: date, last: date) -> dict:
     return {r.run_date: r.run_id for r in rows}
 
 def backfill(spark, cfg: PipelineConfig, first: str|date, last: str|date, force: bool=False, progress: bool=True,
-             log=None, **run_kw) -> list[BackfillDay]:
-    "Run the landing days `first`..`last` in order; skip days that succeeded before (unless `force`); stop at the first failure."
+             log=None, max_lines_per_batch: int|None=None, **run_kw) -> list[BackfillDay]:
+    """Catch up on the landing days `first`..`last` in one set-based pass (bounded batches, `pipeline.catch_up`); skip days
+    that succeeded before (unless `force`). A failed day fails alone; the same command runs it again."""
     from tqdm.auto import tqdm
-    from ecom_pipeline.pipeline import run_daily
+    from ecom_pipeline.pipeline import DEFAULT_MAX_LINES_PER_BATCH, catch_up
     first, last = parse_run_date(first), parse_run_date(last)
     if first > last: raise ValueError(f"--from {first} is after --to {last}")
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     done = {} if force else succeeded_runs(spark, cfg, first, last)
-    out, lines = [], 0
-    bar = tqdm(days, unit="day", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for d in bar:
-        bar.set_postfix_str(f"{d}  {lines:,} lines so far", refresh=True)
-        if d in done:
-            out.append(BackfillDay(d, "skipped", f"run {done[d]} succeeded")); continue
-        try:
-            s = run_daily(spark, cfg, d, log=log or (lambda m: None), force=force, **run_kw)
-        except Exception as e:
-            from ecom_pipeline.pipeline import _headline
-            out.append(BackfillDay(d, "failed", _headline(e)))
-            out += [BackfillDay(x, "not run") for x in days[len(out):]]
-            break
-        lines += s.lines_read
-        out.append(BackfillDay(d, "succeeded", f"run {s.run_id}", s))
+    todo = [d for d in days if d not in done]
+    bar = tqdm(total=len(todo), unit="day", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    def step(n, total, lines):
+        bar.update(n - bar.n); bar.set_postfix_str(f"{lines:,} lines so far", refresh=True)
+    runs = {s.run_date: s for s in catch_up(spark, cfg, todo, log=log or (lambda m: None), progress=step,
+                                            max_lines_per_batch=max_lines_per_batch or DEFAULT_MAX_LINES_PER_BATCH, **run_kw)}
     bar.close()
+    out = []
+    for d in days:
+        if d in done: out.append(BackfillDay(d, "skipped", f"run {done[d]} succeeded")); continue
+        s = runs[d]
+        out.append(BackfillDay(d, s.status, f"run {s.run_id}" if s.status == "succeeded" else (s.error_headline or s.error_message or ""), s))
     return out
 
 def backfill_report(days: list[BackfillDay]) -> str:
@@ -215,9 +212,8 @@ def backfill_report(days: list[BackfillDay]) -> str:
         fig = (f"{s.lines_read:>9,}  {s.quarantined:>8,}  {s.order_lines:>9,}  {s.seconds.get('total', 0):>7.1f}" if s
                else f"{'':>9}  {'':>8}  {'':>9}  {'':>7}")
         rows.append(f"{x.day}  {x.outcome:<9}  {fig}  {x.detail}")
-    head = (f"backfill {days[0].day} .. {days[-1].day}: {n('succeeded')} succeeded, {n('skipped')} skipped (succeeded before), "
-            f"{n('failed')} failed, {n('not run')} not run")
-    failed = next((x for x in days if x.outcome == "failed"), None)
-    if failed: head += (f"\nSTOPPED at {failed.day}: {failed.detail}. The days after it were not run. Fix the cause and run the "
-                        f"same command again: the days that succeeded are skipped.")
+    head = f"backfill {days[0].day} .. {days[-1].day}: {n('succeeded')} succeeded, {n('skipped')} skipped (succeeded before), {n('failed')} failed"
+    failed = [x for x in days if x.outcome == "failed"]
+    if failed: head += (f"\nFAILED: {', '.join(f'{x.day} ({x.detail})' for x in failed[:10])}{' ...' if len(failed) > 10 else ''}. "
+                        "The other days went on. Fix the cause and run the same command again: the days that succeeded are skipped.")
     return head + "\n" + "\n".join(rows)

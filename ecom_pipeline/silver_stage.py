@@ -4,6 +4,7 @@
 
 # %% ../nbs/25_silver_stage.ipynb #507db240
 from __future__ import annotations
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import reduce
@@ -11,7 +12,7 @@ from itertools import chain
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import PipelineConfig, Tables
 from .spark import retry_write
-from .sources import DIALECTS, KAGGLE_ECOMMERCE
+from .sources import DIALECTS, KAGGLE_ECOMMERCE, bronze_source_columns
 from .bronze import bronze_days, latest_file_versions
 from .quality import ORDER_RULES, check_rules, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, dedupe_lines, is_blank, landed_lines, merge_silver, month_predicate, stage_orders
@@ -104,6 +105,19 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig,
     days = sorted(runs)
     dialects = dialects_of(sources) if sources is not None else day_sources(spark, t, days)
     checked = checked_lines(spark, cfg, days, dialects).where(~F.col("_blank")) # blank lines: counted at ingestion, not order lines
+    # the checked lines are computed once, into a scratch table every later step reads (a MERGE would compute its source again,
+    # and Databricks' shared and serverless compute allow no cache): narrow, with the raw line kept only where it is quarantined
+    scratch = t.name("logs", f"scratch_checked_{uuid.uuid4().hex[:12]}")
+    narrow = (checked.drop(*[c for c in bronze_source_columns() + ["_rescued_data"] if c in checked.columns])
+              .withColumn("raw_record", F.when(F.size("_errors") > 0, F.col("raw_record"))))
+    retry(lambda: narrow.write.format("delta").mode("overwrite").saveAsTable(scratch), "the run's checked lines")
+    try: return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, spark.table(scratch), log)
+    finally: spark.sql(f"DROP TABLE IF EXISTS {scratch}")
+
+def _build_silver(spark: SparkSession, cfg: PipelineConfig, runs: dict, logged_at: datetime, reprice: bool, dialects: list,
+                  checked: DataFrame, log) -> SilverResult:
+    t, retry = cfg.tables, lambda fn, what: retry_write(fn, what, cfg.write_retries, log)
+    days = sorted(runs)
     # one pass over the days for every figure: rows, rule counts, and distinct order lines per order date (valid rows)
     ok = F.size("_errors") == 0
     has = lambda arr, name: F.sum(F.exists(arr, lambda e: e["rule"] == name).cast("int"))

@@ -52,8 +52,8 @@ def reference(spark, landing):
 def by_path(spark, wh):
     return lambda s, t: spark.read.format("delta").load(str(wh/f"{s}.db"/t))
 
-def drive(wh, root, dates, point, env=None):
-    return subprocess.run([sys.executable, str(DRIVER), str(wh), str(root), ",".join(map(str, dates)), point],
+def drive(wh, root, dates, point, env=None, catch_up=False):
+    return subprocess.run([sys.executable, str(DRIVER), str(wh), str(root), ",".join(map(str, dates)), point] + (["catch-up"] if catch_up else []),
                           capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 def check_invariants(spark, wh, after):
@@ -84,6 +84,18 @@ def test_sigkill_at_four_points_then_rerun_converges(spark, landing, reference, 
     for k in reference: assert got[k] == reference[k], k
     runs = by_path(spark, wh)("logs", "pipeline_runs").collect()
     assert sum(r.status == "succeeded" for r in runs) == 2                  # the killed runs stay 'running': they never ended
+
+def test_sigkill_during_a_catch_up_then_rerun_converges(spark, landing, reference, tmp_path):
+    "A catch-up of every day killed in its silver MERGE, then run again: the state of the days run one by one."
+    wh = tmp_path/"wh_catch_up"
+    r = drive(wh, landing, DAYS, "during_merge", catch_up=True)
+    assert r.returncode == -9, (r.returncode, r.stderr[-2000:])
+    check_invariants(spark, wh, "catch-up killed")
+    r = drive(wh, landing, DAYS, "none", catch_up=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    check_invariants(spark, wh, "catch-up final")
+    got = snapshot(spark, by_path(spark, wh))
+    for k in reference: assert got[k] == reference[k], k
 
 def test_new_york_jvm_and_os_time_zone_give_the_same_tables_as_utc(spark, landing, reference, tmp_path):
     wh = tmp_path/"wh_ny"
