@@ -30,6 +30,9 @@ def _positive(v: str) -> int:
     if not v.isdigit() or int(v) < 1: raise argparse.ArgumentTypeError(f"{v!r} is not a positive whole number")
     return int(v)
 
+# the demo: a year of sample days from DEMO_START, ~DEMO_ROWS lines each; the last DEMO_DAILY run as daily runs
+DEMO_START, DEMO_DAYS, DEMO_ROWS, DEMO_DAILY = date(2018, 1, 1), 365, 300, 3
+
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `ecom-pipeline` and its subcommands."
     p = argparse.ArgumentParser(prog="ecom-pipeline", description=
@@ -327,8 +330,6 @@ def cmd_score_customers(a) -> int:
     return 0
 
 # %% ../nbs/61_cli.ipynb #97dc8e66
-DEMO_START, DEMO_DAYS, DEMO_ROWS, DEMO_DAILY = date(2018, 1, 1), 365, 300, 3
-
 def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_ROWS, seed: int=42, master: str|None=None,
              daily: int=DEMO_DAILY) -> list:
     "Generate a year of sample days under `home`, catch up on all but the last `daily` in one pass, run those as daily runs, score, render; return the summaries."

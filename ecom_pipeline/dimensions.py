@@ -34,6 +34,10 @@ def create_dimensions(spark: SparkSession, tables: Tables):
     create_table(spark, tables.customers, CUSTOMERS_COLUMNS)
 
 # %% ../nbs/22_dimensions.ipynb #13e8a2f8
+def _landing(lines: DataFrame) -> Column:
+    "The lines' landing day (one day for a frame without it: a single run's lines)."
+    return F.col("landing_date") if "landing_date" in lines.columns else F.lit("1970-01-01").cast("date")
+
 def _with_list_price(products: DataFrame, prices: DataFrame) -> DataFrame:
     "`list_price` and its source: the price list's price of the product (by name, any case), else `feed_list_price`."
     ref = prices.select(F.lower(F.trim("product_name")).alias("_price_name"), F.col("list_price").alias("_ref_price"))
@@ -82,10 +86,6 @@ def refresh_products(spark: SparkSession, tables: Tables, lines: DataFrame|None,
 
 # %% ../nbs/22_dimensions.ipynb #9af8df04
 _CUSTOMER = ["source_system", "customer_id"]
-
-def _landing(lines: DataFrame) -> Column:
-    "The lines' landing day (one day for a frame without it: a single run's lines)."
-    return F.col("landing_date") if "landing_date" in lines.columns else F.lit("1970-01-01").cast("date")
 
 def customer_versions(lines: DataFrame, # order lines: `source_system, customer_id, order_ts, order_line_key`, the attributes, `landing_date`
                       current: DataFrame, # rows of `processed.customers` (the current versions are used)

@@ -112,3 +112,22 @@ def test_catch_up_gold_matches_plain_python(three_ways, spark):
     (_, _, _) = three_ways["b"]
     got = {(r.order_date, r.product_category): r.net_revenue for r in spark.table(three_ways["cfg"].tables.sales_metrics).collect()}
     assert got == {k: v["net_revenue"] for k, v in exp.items()}
+
+def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
+    "A lakehouse of an earlier release: a run table without `run_state`, gold without `is_all_categories` (its total row named ALL)."
+    from decimal import Decimal
+    from ecom_pipeline.gold import SALES_METRICS_COLUMNS
+    from ecom_pipeline.pipeline import PIPELINE_RUNS_COLUMNS, migrate
+    from ecom_pipeline.spark import create_table, ddl
+    t = Tables("spark_catalog")
+    for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{s}")
+    create_table(spark, t.name("logs", "pipeline_runs"), [c for c in PIPELINE_RUNS_COLUMNS if c[0] != "run_state"])
+    old = [c for c in SALES_METRICS_COLUMNS if c[0] != "is_all_categories"]
+    create_table(spark, t.sales_metrics, old)
+    row = lambda cat, net: (date(2018, 1, 1), cat, "USD") + (None,) * 5 + (Decimal(net),) + (None,) * 6
+    spark.createDataFrame([row("ALL", "30.00"), row("Fashion", "30.00")], ddl(old)).write.format("delta").mode("append").saveAsTable(t.sales_metrics)
+    done = migrate(spark, t, log=lambda m: None)
+    assert any("pipeline_runs: added run_state" in d for d in done) and any("sales_metrics: added is_all_categories" in d for d in done)
+    assert "run_state" in spark.table(t.name("logs", "pipeline_runs")).columns
+    assert {r.product_category: r.is_all_categories for r in spark.table(t.sales_metrics).collect()} == {"ALL": True, "Fashion": False}
+    assert migrate(spark, t, log=lambda m: None) == [] # nothing left to do
