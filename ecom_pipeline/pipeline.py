@@ -505,7 +505,7 @@ class DailyRun:
         if s.up_to_date_by: return
         with _timed(s.seconds, "silver", self.log):
             r = build_silver(self.spark, self.cfg, {self.run_date: self.run_id}, s.started_at, "products.csv" in s.reference_loaded,
-                             s.sources or None, self.log)
+                             s.sources or None, self.log, lines_hint=s.lines_read or None)
             s.add_silver(r.days[self.run_date])
             if r.days[self.run_date].error: raise r.days[self.run_date].error
             s.order_dates, s.previous_customers = r.order_dates, r.previous_customers # where moved lines were too
@@ -630,7 +630,7 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
         if work:
             with _timed(seconds, "silver", log):
                 silver = build_silver(spark, cfg, work, started, "products.csv" in loaded,
-                                      sorted({x for d in work for x in S[d].sources}), log)
+                                      sorted({x for d in work for x in S[d].sources}), log, lines_hint=sum(S[d].lines_read for d in work))
                 for d in work:
                     S[d].add_silver(silver.days[d])
                     if silver.days[d].error: _fail(S[d], silver.days[d].error)
@@ -749,7 +749,7 @@ def rebuild(spark: SparkSession, cfg: PipelineConfig,
     retry, now = _retry(cfg, log), _now()
     for i, b in enumerate(batches, 1):
         log(f"rebuild batch {i}/{len(batches)}: {b[0]} .. {b[-1]} ({sum(sizes[d] for d in b):,} bronze lines)")
-        r = build_silver(spark, tcfg, {d: run_id for d in b}, now, log=log)
+        r = build_silver(spark, tcfg, {d: run_id for d in b}, now, log=log, lines_hint=sum(sizes[d] for d in b))
         for d, s in r.days.items():
             out.bronze_rows += s.bronze_rows; out.quarantined += s.quarantined
             if s.error: out.failed_days[d] = str(s.error).split(": silver")[0]

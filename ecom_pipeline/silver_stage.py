@@ -21,8 +21,8 @@ from .dimensions import customer_versions, refresh_customers, refresh_products, 
 from .bronze_stage import AccountingError
 
 # %% auto #0
-__all__ = ['QuarantineRateExceeded', 'usual_prices', 'day_sources', 'dialects_of', 'checked_lines', 'DaySilver', 'SilverResult',
-           'run_column', 'build_silver', 'previous_versions']
+__all__ = ['SCRATCH_MIN_LINES', 'QuarantineRateExceeded', 'usual_prices', 'day_sources', 'dialects_of', 'checked_lines',
+           'DaySilver', 'SilverResult', 'run_column', 'build_silver', 'previous_versions']
 
 # %% ../nbs/25_silver_stage.ipynb #ad4e7910
 class QuarantineRateExceeded(RuntimeError): pass
@@ -88,6 +88,8 @@ class SilverResult:
     previous_customers: list = field(default_factory=list) # (source, customer) of stored lines now given to another customer
     landed: list = field(default_factory=list) # the landing days that reached silver
 
+SCRATCH_MIN_LINES = 100_000 # from this many lines on, the checked lines are written once to a scratch table
+
 def run_column(runs: dict[date, str]) -> Column:
     "Each line's run id: that of its landing day's run."
     if len(runs) == 1: return F.lit(next(iter(runs.values())))
@@ -99,12 +101,16 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig,
                  logged_at: datetime,
                  reprice: bool=False, # a new price list was loaded: every product's list price again
                  sources: list|None=None, # the days' source systems (from ingestion); None: looked up in the ledger
-                 log=print) -> SilverResult:
+                 log=print,
+                 lines_hint: int|None=None, # about how many lines the days hold (None: unknown, taken as many)
+                ) -> SilverResult:
     "Check, quarantine, dedupe and MERGE the landing days' bronze lines into silver, customers and products."
     t, retry = cfg.tables, lambda fn, what: retry_write(fn, what, cfg.write_retries, log)
     days = sorted(runs)
     dialects = dialects_of(sources) if sources is not None else day_sources(spark, t, days)
     checked = checked_lines(spark, cfg, days, dialects).where(~F.col("_blank")) # blank lines: counted at ingestion, not order lines
+    if lines_hint is not None and lines_hint < SCRATCH_MIN_LINES: # small: computing again costs less than a table
+        return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, checked, log)
     # the checked lines are computed once, into a scratch table every later step reads (a MERGE would compute its source again,
     # and Databricks' shared and serverless compute allow no cache): narrow, with the raw line kept only where it is quarantined
     scratch = t.name("logs", f"scratch_checked_{uuid.uuid4().hex[:12]}")

@@ -62,3 +62,17 @@ def kaggle_dir() -> Path:
 def run_quiet(spark, cfg, d, **kw):
     from ecom_pipeline.pipeline import run_daily
     return run_daily(spark, cfg, d, log=lambda m: None, **kw)
+
+# each test file's time (setup, call and teardown of its tests), printed at the end of every run, so the next slow one is visible
+_FILE_SECONDS: dict = {}
+
+def pytest_runtest_logreport(report):
+    f = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[f] = _FILE_SECONDS.get(f, 0.0) + report.duration
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS: return
+    terminalreporter.section("seconds per test file")
+    for f, s in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{s:8.1f}  {f}")
+    terminalreporter.write_line(f"{sum(_FILE_SECONDS.values()):8.1f}  total")

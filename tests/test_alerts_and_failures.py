@@ -79,7 +79,7 @@ def test_no_data_warns_by_default_and_fails_when_asked(spark, clean_lakehouse, t
     assert (s.status, s.no_data, len(inbox.messages)) == ("succeeded", False, 2)
 
 def test_write_conflict_that_persists_fails_the_run(spark, clean_lakehouse, tmp_path, monkeypatch):
-    import ecom_pipeline.pipeline as p
+    import ecom_pipeline.silver_stage as p
     class ConcurrentAppendException(Exception): pass
     calls = []
     def conflicting_merge(*a, **k):

@@ -28,10 +28,10 @@ def test_same_date_at_once_one_wins_and_different_dates_do_not_conflict(spark, c
     cfg = PipelineConfig(source_root=str(tmp_path), warehouse=spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
     t = cfg.tables
     run_daily(spark, cfg, days[0], log=lambda m: None)
-    slow = p.ingest
+    slow = p.ingest_days
     def slow_ingest(*a, **k): # hold the claim long enough that the two runs surely overlap
         time.sleep(3); return slow(*a, **k)
-    monkeypatch.setattr(p, "ingest", slow_ingest)
+    monkeypatch.setattr(p, "ingest_days", slow_ingest)
 
     a, b = _run_together(spark, cfg, [days[1], days[1]])
     won = [r for r in (a, b) if not isinstance(r, Exception)]
