@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 SOURCES := nbs ecom_pipeline README.md dashboards
 
-.PHONY: lock bundle-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
+.PHONY: deploy-prod lock bundle-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
 	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt and the git hooks (done by demo and test)"
 	@echo "make bundle-check validate databricks.yml offline for every target: the CLI's JSON schema and deploy rules (part of make test)"
+	@echo "make deploy-prod  deploy the bundle's prod target, only for a committed tree whose commit has a QA sign-off (ecom-pipeline signoff)"
 	@echo "make lock        write constraints.txt again from the ranges in settings.ini (a new venv with every extra, frozen)"
 	@echo "make export      nbdev_export + nbdev_clean + dashboards/sales_overview.lvdash.json + README.md after editing notebooks"
 	@echo "make screenshots README pictures of the demo dashboard (after make demo)"
@@ -123,6 +124,14 @@ cluster-test: setup
 # The Databricks bundle against the CLI's schema (../shared/databricks/bundle_schema.json, or SCHEMA=) and deploy rules.
 bundle-check: setup
 	$(BIN)/python tools/bundle_check.py $(if $(SCHEMA),--schema $(SCHEMA),)
+
+# The production deploy: only a committed tree, and only a commit with a QA sign-off in logs.qa_signoffs of production's
+# catalog (ecom-pipeline diff, then signoff: README, "QA sign-off"), read through Databricks SQL with the CLI's login.
+# CI's deploy step (buildspec.yml) makes the same check. SIGNOFF_ARGS: e.g. --catalog, --warehouse-id; DEPLOY_ARGS: the --vars.
+deploy-prod:
+	@git diff --quiet HEAD -- || { echo "deploy-prod: the work tree has uncommitted changes: deploy a committed, signed-off commit" >&2; exit 1; }
+	$(PYTHON) tools/require_signoff.py --commit $$(git rev-parse HEAD) $(SIGNOFF_ARGS)
+	databricks bundle deploy -t prod $(DEPLOY_ARGS)
 
 # constraints.txt again from the ranges of settings.ini: a new virtual environment with every extra, frozen.
 lock:

@@ -12,8 +12,8 @@ from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, Pipeline
 
 # %% auto #0
 __all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'DEMO_DAILY', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land',
-           'cmd_dashboard', 'cmd_run', 'cmd_backfill', 'cmd_rebuild', 'cmd_migrate', 'cmd_maintain',
-           'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
+           'cmd_dashboard', 'cmd_run', 'cmd_backfill', 'cmd_rebuild', 'cmd_migrate', 'cmd_diff', 'cmd_signoff',
+           'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -24,6 +24,12 @@ def _rate(v: str) -> float:
     try: r = float(v)
     except ValueError: r = -1.0
     if not 0 <= r <= 1: raise argparse.ArgumentTypeError(f"{v!r} is not a share between 0 and 1 (0.05 is 5%)")
+    return r
+
+def _percent(v: str) -> float:
+    try: r = float(v)
+    except ValueError: r = -1.0
+    if not 0 <= r < float("inf"): raise argparse.ArgumentTypeError(f"{v!r} is not a percentage (1 is 1%)")
     return r
 
 def _positive(v: str) -> int:
@@ -124,6 +130,43 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--max-lines-per-batch", type=_positive, default=None, metavar="N",
                     help="bronze lines per batch (default 2,000,000)")
     _common(rb)
+
+    qd = sub.add_parser("diff", help="QA: diff a candidate lakehouse against production, with a report to sign off",
+                        description="Compare a candidate's silver, dimensions, gold and logs.etl_errors with the base's (production), "
+                                    "table by table and by business key: columns added, removed or retyped; row counts; rows only "
+                                    "in one side or changed, with a sample of the changed values; sales_metrics' net revenue, "
+                                    "orders and units per date and category; quarantine by rule. Set-based in Spark: only counts "
+                                    "and bounded samples reach the driver. Prints a one-screen summary and writes qa_diff.json, "
+                                    "the executed report notebook (nbs/reports/qa_diff.ipynb) and its HTML into the report folder. "
+                                    "Exit 0 when the differences are within the thresholds (and no column was removed or "
+                                    "retyped), 1 otherwise. Build the candidate first with the new code: `ecom-pipeline rebuild "
+                                    "--into DIR` (or --into-catalog). Then `ecom-pipeline signoff --report FOLDER --by NAME`.")
+    qd.add_argument("--base", required=True, metavar="WAREHOUSE|CATALOG",
+                    help="production: a local warehouse folder (a path, e.g. lakehouse/warehouse) or a catalog name")
+    qd.add_argument("--candidate", required=True, metavar="WAREHOUSE|CATALOG", help="the candidate, the same way")
+    qd.add_argument("--max-net-revenue-change-pct", type=_percent, default=1.0, metavar="P",
+                    help="the largest change of one order date's net revenue (all categories) that passes, in %% (default 1)")
+    qd.add_argument("--max-changed-share", type=_rate, default=0.01, metavar="R",
+                    help="the largest share of a table's keys whose row differs (only in one side, or changed) that passes, 0..1 (default 0.01)")
+    qd.add_argument("--sample", type=_positive, default=20, metavar="N", help="rows of each kind shown per table (default 20)")
+    qd.add_argument("--report-dir", metavar="DIR", default=None,
+                    help="the report folder (default: $ECOM_RUN_RECORDS or runs, then qa/<UTC time>-<commit>/)")
+    qd.add_argument("--no-notebook", action="store_true", help="write qa_diff.json only; skip the report notebook and its HTML")
+    _table_args(qd, "catalog of a side given by name, locally spark_catalog of --warehouse")
+
+    so = sub.add_parser("signoff", help="QA: sign off a diff report, or check that a commit is signed off",
+                        description="Append who, when, which commit, which report (and its SHA-256) and the report's verdict to "
+                                    "logs.qa_signoffs of the production lakehouse. A report whose verdict is FAIL is refused "
+                                    "unless --accept --reason says why its differences are right; a report made from uncommitted "
+                                    "changes is refused. With --check: exit 0 when COMMIT has a sign-off, 1 otherwise (what "
+                                    "`make deploy-prod` runs before it deploys).")
+    so.add_argument("--report", metavar="FOLDER", default=None, help="the report folder `ecom-pipeline diff` wrote (or its qa_diff.json)")
+    so.add_argument("--by", metavar="NAME", default=None, help="who signs off")
+    so.add_argument("--accept", action="store_true", help="sign off a failing report (needs --reason)")
+    so.add_argument("--reason", metavar="TEXT", default=None, help="why a failing report's differences are right")
+    so.add_argument("--check", action="store_true", help="only check that --commit has a sign-off")
+    so.add_argument("--commit", metavar="SHA", default=None, help="with --check: the commit (default: this checkout's HEAD)")
+    _table_args(so)
 
     mg = sub.add_parser("migrate", help="bring a lakehouse of an earlier release up to this one",
                         description="Add the columns that tables written by an earlier release lack (and fill those with a known "
@@ -305,6 +348,50 @@ def cmd_migrate(a) -> int:
     print(f"migrated {len(done)} table change(s)" if done else "nothing to migrate: the lakehouse is up to date")
     return 0
 
+def cmd_diff(a) -> int:
+    from ecom_pipeline.qa import diff, git_commit, lakehouse, report_dir, summary_text, write_report
+    from ecom_pipeline.spark import get_spark
+    base, cand = lakehouse(a.base), lakehouse(a.candidate)
+    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse, catalog=a.catalog)
+    by_name = base.location is None or cand.location is None
+    # two warehouse folders are read by path: no catalog, so a run on either lakehouse is not held up by this session
+    spark = get_spark(cfg.warehouse if by_name else None, master=a.master)
+    commit = git_commit()
+    if commit.endswith("+dirty"): _say(f"note: this checkout has uncommitted changes ({commit}): the report cannot be signed off")
+    folder = Path(a.report_dir) if a.report_dir else report_dir(commit=commit) # before the diff: a bad folder fails at once
+    _say(f"ecom_pipeline {__version__}: diff candidate {a.candidate} against base {a.base}")
+    d = diff(spark, base, cand, a.max_net_revenue_change_pct, a.max_changed_share, a.sample, commit=commit,
+             labels=(a.base, a.candidate), log=_say)
+    js = write_report(d, folder, execute=not a.no_notebook, log=_say)
+    print(summary_text(d))
+    print(f"\nreport: {js.parent.resolve()}" + ("" if a.no_notebook else " (qa_diff.html, qa_diff.ipynb, qa_diff.json)")
+          + f"; diff took {d.seconds:.0f}s\nsign off: ecom-pipeline signoff --report {js.parent} --by \"Your Name\""
+          + (" --accept --reason \"...\"" if d.verdict == "fail" else ""))
+    return 0 if d.verdict == "pass" else 1
+
+def cmd_signoff(a) -> int:
+    from ecom_pipeline.qa import git_commit, signed_off, signoff
+    from ecom_pipeline.spark import get_spark
+    if not a.check and not (a.report and a.by): raise ValueError("give --report FOLDER and --by NAME (or --check)")
+    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse, catalog=a.catalog)
+    spark = get_spark(cfg.warehouse, master=a.master)
+    if a.check:
+        commit = a.commit or git_commit()
+        if commit.endswith("+dirty") or commit == "unknown":
+            raise ValueError(f"this checkout is {commit}: check a committed tree, or give --commit SHA")
+        r = signed_off(spark, cfg.tables, commit)
+        if r is None:
+            _say(f"ecom-pipeline signoff: commit {commit} has no QA sign-off in {cfg.tables.name('logs', 'qa_signoffs')}: "
+                 "rebuild a candidate with it, `ecom-pipeline diff`, read the report, `ecom-pipeline signoff`")
+            return 1
+        print(f"commit {commit} signed off by {r['signed_by']} at {r['signed_at']:%Y-%m-%d %H:%M} UTC "
+              f"({'accepted: ' + r['reason'] if r['accepted'] else 'verdict pass'}; report {r['report']})")
+        return 0
+    row = signoff(spark, cfg.tables, a.report, a.by, a.accept, a.reason)
+    print(f"signed off commit {row['git_commit']} by {row['signed_by']} (verdict {row['verdict']}"
+          + (", accepted" if row["accepted"] else "") + f"; report {row['report']}, sha256 {row['report_sha256'][:12]})")
+    return 0
+
 def cmd_maintain(a) -> int:
     from ecom_pipeline.maintenance import check_retention, maintain
     from ecom_pipeline.spark import get_spark
@@ -392,7 +479,7 @@ def cmd_demo(a) -> int:
 
 # %% ../nbs/61_cli.ipynb #ab1b18bf
 COMMANDS = {"generate": cmd_generate, "land": cmd_land, "run": cmd_run, "backfill": cmd_backfill, "rebuild": cmd_rebuild,
-            "migrate": cmd_migrate, "maintain": cmd_maintain,
+            "migrate": cmd_migrate, "diff": cmd_diff, "signoff": cmd_signoff, "maintain": cmd_maintain,
             "score-customers": cmd_score_customers, "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 def main(argv: list[str]|None=None) -> int:

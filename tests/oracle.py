@@ -43,8 +43,8 @@ class Line:
     rule: str = None
     rec: dict = None
 
-def read_file(source_file: str, landing_date: date, data: bytes) -> list:
-    "Every data line of one export, classified: `rule` is the first quarantine rule it breaks, or None."
+def read_file(source_file: str, landing_date: date, data: bytes, max_discount: Decimal=Decimal(1)) -> list:
+    "Every data line of one export, classified: `rule` is the first quarantine rule it breaks, or None (`max_discount`: a stricter rule)."
     text = data.decode("utf-8")
     physical = re.split(r"\r\n|\n|\r", text)
     if physical and physical[-1] == "": physical.pop()
@@ -70,7 +70,7 @@ def read_file(source_file: str, landing_date: date, data: bytes) -> list:
         elif not cid: ln.rule = "customer_id_missing"
         elif qty is None or qty <= 0: ln.rule = "quantity_invalid"
         elif price is None or price < 0: ln.rule = "unit_price_invalid"
-        elif disc is None or disc < 0 or disc > 1: ln.rule = "discount_out_of_range"
+        elif disc is None or disc < 0 or disc > max_discount: ln.rule = "discount_out_of_range"
         if ln.rule: continue
         gross = (price * qty).quantize(CENT, ROUND_HALF_UP)
         discount = (gross * disc).quantize(CENT, ROUND_HALF_UP)
