@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Append who, when, which commit, which report (and its SHA-256) and the report's verdict to "
                                     "logs.qa_signoffs of the production lakehouse. A report whose verdict is FAIL is refused "
                                     "unless --accept --reason says why its differences are right; a report made from uncommitted "
-                                    "changes is refused. With --check: exit 0 when COMMIT has a sign-off, 1 otherwise (what "
-                                    "`make deploy-prod` runs before it deploys).")
+                                    "changes is refused. With --check: exit 0 when COMMIT has a sign-off, 1 otherwise; `make deploy-prod` "
+                                    "and CI make the same check against Databricks SQL (tools/require_signoff.py).")
     so.add_argument("--report", metavar="FOLDER", default=None, help="the report folder `ecom-pipeline diff` wrote (or its qa_diff.json)")
     so.add_argument("--by", metavar="NAME", default=None, help="who signs off")
     so.add_argument("--accept", action="store_true", help="sign off a failing report (needs --reason)")
