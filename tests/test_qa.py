@@ -100,11 +100,14 @@ def _failing(qa):
     from ecom_pipeline.qa import judge
     return judge(dataclasses.replace(qa["strict"], max_net_revenue_change_pct=1.0, max_changed_share=0.01))
 
-def test_thresholds_decide_the_verdict_and_the_exit_code(qa):
+def test_thresholds_decide_the_verdict_and_the_exit_code(qa, spark):
     from ecom_pipeline.cli import main
+    from ecom_pipeline.qa import diff
     d = _failing(qa)
     assert d.verdict == "fail" and any("net revenue changed" in f for f in d.failures) and any("keys differ" in f for f in d.failures)
     assert qa["same"].verdict == "pass" and not qa["same"].failures
+    with pytest.raises(FileNotFoundError, match="the candidate has no silver table"): # a catalog that is not there: said at once
+        diff(spark, qa["base"], Tables("no_such_catalog"))
     # the CLI on two warehouse folders, default thresholds: the one-screen summary, the report's JSON, exit 1
     out = qa["tmp"]/"reports"
     args = ["diff", "--base", str(qa["tmp"]/"same"), "--candidate", str(qa["tmp"]/"strict"), "--no-notebook", "--warehouse", qa["wh"]]
