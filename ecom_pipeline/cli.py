@@ -152,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     qd.add_argument("--report-dir", metavar="DIR", default=None,
                     help="the report folder (default: $ECOM_RUN_RECORDS or runs, then qa/<UTC time>-<commit>/)")
     qd.add_argument("--no-notebook", action="store_true", help="write qa_diff.json only; skip the report notebook and its HTML")
-    _table_args(qd, "catalog of a side given by name, locally spark_catalog of --warehouse")
+    qd.add_argument("--warehouse", metavar="DIR", default=None,
+                    help=f"locally, the warehouse whose catalog holds a side given by name (default $ECOM_WAREHOUSE or "
+                         f"{DEFAULT_WAREHOUSE}); unused when both sides are folders")
+    qd.add_argument("--master", metavar="URL", default=None, help="Spark master (default local[*])")
+    qd.add_argument("--verbose", action="store_true", help="print the full traceback on failure")
 
     so = sub.add_parser("signoff", help="QA: sign off a diff report, or check that a commit is signed off",
                         description="Append who, when, which commit, which report (and its SHA-256) and the report's verdict to "
@@ -352,7 +356,7 @@ def cmd_diff(a) -> int:
     from ecom_pipeline.qa import diff, git_commit, lakehouse, report_dir, summary_text, write_report
     from ecom_pipeline.spark import get_spark
     base, cand = lakehouse(a.base), lakehouse(a.candidate)
-    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse, catalog=a.catalog)
+    cfg = PipelineConfig.from_env(source_root="-", warehouse=a.warehouse)
     by_name = base.location is None or cand.location is None
     # two warehouse folders are read by path: no catalog, so a run on either lakehouse is not held up by this session
     spark = get_spark(cfg.warehouse if by_name else None, master=a.master)
