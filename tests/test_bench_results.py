@@ -112,3 +112,28 @@ def test_a_worker_past_its_timeout_is_killed(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="killed after 1 s"):
         bench.spawn({"kind": "history"}, timeout=1)
     assert time.monotonic() - t0 < 30
+
+def test_the_table_shows_issue_22s_targets_and_the_new_figures(results):
+    prev = previous_run()
+    prev["warm_overhead_ratio"] = 3.0
+    prev["overhead"]["warm_day_seconds"] = {"median": 30.0, "min": 29.0, "max": 31.0, "n": 3, "values": [29.0, 30.0, 31.0]}
+    prev["profile"] = {k: {"lines": n, "seconds": s, "commits": {"processed.orders_cleaned": 1, "logs.run_claims": 2}, "jobs": j,
+                           "job_seconds": s / 2, "stages": {"silver": s / 2, "total": s}, "job_kinds": [["MERGE operation", 3, 1.5]]}
+                       for k, n, s, j in (("tiny", 10, 30.0, 250), ("big", 1000, 150.0, 240))}
+    (results/"latest.json").write_text(json.dumps(prev))
+    res = fresh()
+    bench.carry_forward(res, ["history"], quick=False, reps=3) # overhead and profile carried, with the new figures
+    assert res["warm_overhead_ratio"] == 3.0 and res["profile"]["big"]["jobs"] == 240
+    t = res["throughput"]
+    # lines/s at 5M over lines/s at 1M, computed as save() does: 100/700 over 100/150
+    scaling = t["5m"]["lines_per_second"]["median"] / t["1m"]["lines_per_second"]["median"]
+    assert abs(scaling - 150 / 700) < 1e-12
+    res["scaling_5m_vs_1m"] = scaling
+    table = bench.summary_table(res)
+    row = lambda key: next(r for r in table.splitlines() if f"**{key}" in r)
+    assert row("overhead_ratio").endswith("| ≤ 2.5 |") and row("warm_overhead_ratio").endswith("| ≤ 1.5 |")
+    assert row("floor_ratio_1m").endswith("| ≤ 8 |") and row("1m: DuckDB ratio").endswith("| ≤ 8 |")
+    assert row("scaling_5m_vs_1m").endswith("| ≥ 0.8 |") and "| 0.21 |" in row("scaling_5m_vs_1m")
+    assert "a warm tiny day (10 lines): run, s; Delta commits; Spark jobs | 30.0; 3; 250" in table
+    tables = bench.profile_tables(res)
+    assert tables.index("A warm tiny day") < tables.index("A big day") and "| logs.run_claims | 2 |" in tables
