@@ -59,7 +59,11 @@ def progress(msg: str):
 
 def _spark(wh: str, ui: bool=False):
     from ecom_pipeline.spark import get_spark
-    return get_spark(wh, master="local[2]", shuffle_partitions=4, ui=ui)
+    if not ui: return get_spark(wh, master="local[2]", shuffle_partitions=4)
+    import socket
+    with socket.socket() as s: # a free port for the UI, so that its REST API is found
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    return get_spark(wh, master="local[2]", shuffle_partitions=4, ui=True, extra_conf={"spark.ui.port": str(port)})
 
 def _run(spark, root: str, wh: str, d: date, **kw) -> dict:
     from ecom_pipeline.config import PipelineConfig
