@@ -338,7 +338,7 @@ def cmd_rebuild(a) -> int:
     else:
         spark = get_spark(cfg.warehouse, master=a.master)
         if a.into_catalog: into = Tables(a.into_catalog, inputs=cfg.tables)
-    _say(f"ecom_pipeline {__version__}: rebuild from {cfg.tables.order_transactions} into "
+    _say(f"ecom_pipeline {__version__}: rebuild from {(into or cfg.tables).order_transactions} into "
          + (f"warehouse {Path(a.into).resolve()}" if a.into else f"catalog {a.into_catalog}" if a.into_catalog else "the live tables"))
     print(rebuild(spark, cfg, into, log=_say, max_lines_per_batch=a.max_lines_per_batch or DEFAULT_MAX_LINES_PER_BATCH))
     return 0
