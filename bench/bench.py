@@ -179,7 +179,7 @@ def _versions(spark) -> dict:
     from ecom_pipeline.pipeline import all_table_names
     out = {}
     for t in all_table_names(Tables("spark_catalog")):
-        try: out[t.rsplit(".", 2)[-2] + "." + t.rsplit(".", 1)[-1]] = spark.sql(f"DESCRIBE HISTORY {t} LIMIT 1").first().version
+        try: out[".".join(t.split(".")[-2:])] = spark.sql(f"DESCRIBE HISTORY {t} LIMIT 1").first().version
         except Exception: pass # not there yet
     return out
 
@@ -204,7 +204,7 @@ def profile_day(spark, root: str, wh: str, d: date) -> dict:
         k = " ".join((j.get("description") or j.get("name") or "?").split())[:100]
         n, secs = kinds.get(k, (0, 0.0)); kinds[k] = (n + 1, secs + _job_seconds(j))
     r["commits"] = {t: v1[t] - v0.get(t, -1) for t in v1 if v1[t] != v0.get(t, -1)}
-    r["jobs"], r["job_seconds"] = len(jobs), sum(_job_seconds(j) for j in jobs)
+    r["jobs"], r["job_seconds"] = len(jobs), sum(secs for _, secs in kinds.values())
     r["job_kinds"] = sorted(([k, n, round(s, 2)] for k, (n, s) in kinds.items()), key=lambda x: -x[2])[:15]
     progress(f"profiled {d}: {r['lines']:,} lines in {r['seconds']:.1f} s, {sum(r['commits'].values())} commits, {len(jobs)} jobs")
     return r
@@ -519,7 +519,7 @@ def carry_forward(res: dict, sections: list, quick: bool, reps: int):
     """A run of some sections keeps the other sections' figures of bench/results/latest.json, each marked with the commit
     and date it was measured on (`provenance`), so that one section can be measured again without the whole 100 minutes."""
     now = {"commit": code_version(), "date": time.strftime("%Y-%m-%d", time.gmtime()), "reps": reps}
-    for s in sections: res["provenance"][s] = dict(now) # each gets its own "seconds" when it is done
+    for s in sections: res["provenance"][s] = dict(now, reps=1 if s == "profile" else reps) # the profile runs once; each gets its own "seconds" when done
     prev_file = RESULTS/"latest.json"
     if quick or set(sections) == set(SECTIONS) or not prev_file.exists(): return
     prev = json.loads(prev_file.read_text())
@@ -548,7 +548,7 @@ def write_readme(res: dict, table: str):
     body = (f"{start}\nMeasured by `make bench` on {res['machine']['cores']} cores, Python {res['machine']['python']}, "
             f"{res['reps']} repetitions, {measuring_seconds(res) / 60:.0f} minutes in all (`bench/results/latest.json`)."
             + provenance_line(res) + "\n\n"
-            + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in res.get("targets", {}).items())
+            + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in sorted(res.get("targets", {}).items(), key=_target_rank))
                        or f"(run in progress or stopped; sections done: {', '.join(res.get('sections_done', [])) or 'none'})") + "\n")
     text = head + body + end + rest.split(end, 1)[1]
     ps, pe = "<!-- profile:start -->", "<!-- profile:end -->"
@@ -556,6 +556,10 @@ def write_readme(res: dict, table: str):
         head, rest = text.split(ps, 1)
         text = head + ps + "\n" + profile_tables(res) + "\n" + pe + rest.split(pe, 1)[1]
     readme.write_text(text)
+
+def _target_rank(kv) -> int:
+    "Sort key of a `targets` entry (`floor_ratio_1m <= 8`: met): the order of TARGETS, whatever order latest.json kept."
+    return next((i for i, (k, _, _) in enumerate(TARGETS) if kv[0].split(" ")[0] == k), len(TARGETS))
 
 def measuring_seconds(res: dict) -> float:
     "What the figures in `res` took to measure: the sum of its sections' times when they are known (some may be carried)."
@@ -573,9 +577,15 @@ def provenance_line(res: dict) -> str:
     by = {}
     prov = res.get("provenance", {})
     for s, p in ((s, prov[s]) for s in SECTIONS if s in prov):
-        if has_section(res, s): by.setdefault(f"{p['commit']} ({p['date']}, {p.get('reps') or '?'} repetitions)", []).append(s)
+        if has_section(res, s): by.setdefault(f"{p['commit']} ({p['date']}, {'one run' if p.get('reps') == 1 else str(p.get('reps') or '?') + ' repetitions'})", []).append(s)
     if len(by) < 2: return ""
     return " Sections by the code they measured: " + "; ".join(f"{', '.join(v)} on {k}" for k, v in by.items()) + "."
+
+STAGE_ORDER = ["setup", "ingest", "reference", "silver", "gold", "anomalies", "total"] # a run's stages, in the order they run
+
+def by_stage(kv) -> int:
+    "Sort key of a (stage, value) pair: the run's order (results read back from latest.json have their keys sorted)."
+    return STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else len(STAGE_ORDER)
 
 def summary_table(res: dict) -> str:
     "The markdown table of bench/README.md; sections not measured are left out."
@@ -589,16 +599,13 @@ def summary_table(res: dict) -> str:
             rows += [f"| a second tiny day in the same process, s | {f(res['overhead']['warm_day_seconds'])} | |",
                      f"| **warm_overhead_ratio** (that / bare session + trivial write) | {res['warm_overhead_ratio']:.2f} | "
                      f"{target('warm_overhead_ratio')} |"]
-    stage_order = ["setup", "ingest", "reference", "silver", "gold", "anomalies", "total"]
-    by_stage = lambda kv: stage_order.index(kv[0]) if kv[0] in stage_order else len(stage_order)
     for label, e in sorted(res.get("throughput", {}).items(), key=lambda kv: SECTIONS.index(kv[0])):
         rows.append(f"| {label}: lines in the day | {statistics.median(e['lines']):,.0f} | |")
         rows.append(f"| {label}: run, s | {f(e['run_seconds'])} | |")
         rows.append(f"| {label}: lines/s | {f(e['lines_per_second'], '{:,.0f}')} | |")
         rows.append(f"| {label}: per stage (median), s | " + ", ".join(f"{k} {v['median']:.1f}" for k, v in sorted(e["stage_seconds"].items(), key=by_stage)) + " | |")
         rows.append(f"| {label}: driver peak RSS (JVM + Python; heap {e.get('driver_memory', '2g')}), GiB | "
-                    f"{e['driver_peak_rss']['total_bytes'] / 2**30:.2f} | "
-                    + "|")
+                    f"{e['driver_peak_rss']['total_bytes'] / 2**30:.2f} | |")
         rows.append(f"| {label}: DuckDB, s | {f(e['duckdb_seconds'])} | |")
         rows.append(f"| **{label}: DuckDB ratio** | {e['duckdb_ratio']:.1f} | {target('duckdb_ratio_1m') if label == '1m' else 'reported'} |")
         if "floor_ratio" in e:
@@ -636,7 +643,7 @@ def profile_tables(res: dict) -> str:
     for kind, p in sorted(res.get("profile", {}).items(), key=lambda kv: kv[0] != "tiny"):
         out.append(f"**{'A warm tiny day' if kind == 'tiny' else 'A big day'}: {p['lines']:,} lines, {p['seconds']:.1f} s, "
                    f"{sum(p['commits'].values())} Delta commits, {p['jobs']} Spark jobs ({p['job_seconds']:.1f} s of job time)**\n")
-        out.append("| stage | s |\n|---|---|\n" + "\n".join(f"| {k} | {v:.1f} |" for k, v in p["stages"].items()) + "\n")
+        out.append("| stage | s |\n|---|---|\n" + "\n".join(f"| {k} | {v:.1f} |" for k, v in sorted(p["stages"].items(), key=by_stage)) + "\n")
         out.append("| table | commits |\n|---|---|\n" + "\n".join(f"| {t} | {n} |" for t, n in sorted(p["commits"].items())) + "\n")
         out.append("| Spark job (description) | jobs | s |\n|---|---|---|\n"
                    + "\n".join(f"| {k.replace('|', '/')} | {n} | {s:.1f} |" for k, n, s in p["job_kinds"][:10]) + "\n")

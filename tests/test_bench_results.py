@@ -118,7 +118,7 @@ def test_the_table_shows_issue_22s_targets_and_the_new_figures(results):
     prev["warm_overhead_ratio"] = 3.0
     prev["overhead"]["warm_day_seconds"] = {"median": 30.0, "min": 29.0, "max": 31.0, "n": 3, "values": [29.0, 30.0, 31.0]}
     prev["profile"] = {k: {"lines": n, "seconds": s, "commits": {"processed.orders_cleaned": 1, "logs.run_claims": 2}, "jobs": j,
-                           "job_seconds": s / 2, "stages": {"silver": s / 2, "total": s}, "job_kinds": [["MERGE operation", 3, 1.5]]}
+                           "job_seconds": s / 2, "stages": {"total": s, "silver": s / 2}, "job_kinds": [["MERGE operation", 3, 1.5]]}
                        for k, n, s, j in (("tiny", 10, 30.0, 250), ("big", 1000, 150.0, 240))}
     (results/"latest.json").write_text(json.dumps(prev))
     res = fresh()
@@ -137,3 +137,4 @@ def test_the_table_shows_issue_22s_targets_and_the_new_figures(results):
     assert "a warm tiny day (10 lines): run, s; Delta commits; Spark jobs | 30.0; 3; 250" in table
     tables = bench.profile_tables(res)
     assert tables.index("A warm tiny day") < tables.index("A big day") and "| logs.run_claims | 2 |" in tables
+    assert tables.index("| silver | 15.0 |") < tables.index("| total | 30.0 |") # stages in the run's order, not the file's
