@@ -546,7 +546,7 @@ def write_readme(res: dict, table: str):
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     head, rest = text.split(start, 1)
     body = (f"{start}\nMeasured by `make bench` on {res['machine']['cores']} cores, Python {res['machine']['python']}, "
-            f"{res['reps']} repetitions, {measuring_seconds(res) / 60:.0f} minutes in all (`bench/results/latest.json`)."
+            f"{measuring_seconds(res) / 60:.0f} minutes in all (`bench/results/latest.json`)." # repetitions: by section, below
             + provenance_line(res) + "\n\n"
             + table + "\n\nTargets met: " + (", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in sorted(res.get("targets", {}).items(), key=_target_rank))
                        or f"(run in progress or stopped; sections done: {', '.join(res.get('sections_done', [])) or 'none'})") + "\n")
