@@ -186,7 +186,7 @@ def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memo
         "spark.default.parallelism": str(shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": "2",
         # Spark keeps 100 generated classes (default); a run generates about 600, so every run compiled them all again (Janino on the
-        # driver, then the JVM's JIT): 1,000 keep what the next run of the same process can reuse (a warm 1,000-line day: 41 s -> 35 s)
+        # driver, then the JVM's JIT): 1,000 keep what the next run of the same process can reuse (bench/README.md, session 18)
         "spark.sql.codegen.cache.maxEntries": "1000",
         "spark.ui.enabled": str(bool(ui)).lower(),
         "spark.ui.showConsoleProgress": "false",
