@@ -264,10 +264,10 @@ def _config(a) -> PipelineConfig:
 
 def cmd_dashboard(a) -> int:
     from ecom_pipeline.dashboard import render_dashboard
-    from ecom_pipeline.spark import get_spark
+    from ecom_pipeline.spark import get_spark, warehouse_tables
     cfg = PipelineConfig.from_env(source_root=None, warehouse=a.warehouse, catalog=a.catalog)
     if a.date_from and a.date_to and a.date_from > a.date_to: raise ValueError(f"--from {a.date_from} is after --to {a.date_to}")
-    if cfg.warehouse and not (Path(cfg.warehouse)/"metastore_db").is_dir():
+    if cfg.warehouse and not warehouse_tables(cfg.warehouse):
         raise FileNotFoundError(f"no local warehouse at {Path(cfg.warehouse).resolve()}: run `make demo` or `ecom-pipeline run` first, "
                                 "or pass --warehouse DIR")
     spark = get_spark(cfg.warehouse, master=a.master)

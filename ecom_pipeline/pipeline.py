@@ -35,8 +35,8 @@ __all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 
            'NoDataError', 'RunInProgressError', 'new_run_id', 'record_runs', 'record_run', 'up_to_date',
            'record_quality', 'host_boot_id', 'claim_run_dates', 'claim_run_date', 'ClaimLostError', 'renew_claims',
            'renew_claim', 'release_claims', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily',
-           'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days', 'RebuildSummary', 'create_derived',
-           'rebuild']
+           'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days', 'RebuildSummary', 'RebuildInterrupted',
+           'create_derived', 'rebuild']
 
 # %% ../nbs/60_pipeline.ipynb #c2b6d45b
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
@@ -724,6 +724,24 @@ class RebuildSummary:
                 f"{self.bronze_rows:,} bronze lines, {self.quarantined:,} quarantined, {self.order_lines:,} order lines in silver, "
                 f"{self.seconds:.0f}s" + failed)
 
+class RebuildInterrupted(RuntimeError): pass
+
+def _version(spark: SparkSession, table: str) -> int:
+    "The latest version of a Delta table."
+    return spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().version
+
+def _check_quiet(spark: SparkSession, live: Tables, bronze_version: int):
+    """Before a rebuild replaces the live tables: no run holds a landing day, and bronze is as the rebuild read it. A run
+    that went on meanwhile (another process, or the scheduled job) would otherwise see its lines replaced by a silver
+    and gold without them; the rebuild stops instead, the live tables untouched."""
+    held = (spark.table(live.name("logs", "run_claims")).where(F.col("run_id").isNotNull() & (F.col("expires_at") > F.lit(_now())))
+            .orderBy("run_date").collect())
+    moved = _version(spark, live.order_transactions) != bronze_version
+    if held or moved:
+        why = (f"run {held[0].run_id} holds landing day {held[0].run_date}" if held else "files landed in bronze since it started")
+        raise RebuildInterrupted(f"the rebuild did not replace the live tables: {why}. Nothing live was changed; run "
+                                 "`ecom-pipeline rebuild` again when no daily run is going (pause the scheduled job)")
+
 def create_derived(spark: SparkSession, t: Tables):
     "Create the schemas and tables a rebuild writes: silver, the dimensions, gold and `logs.etl_errors`."
     for s in ("processed", "analytics"): spark.sql(f"CREATE SCHEMA IF NOT EXISTS {t.schema(s + t.suffix)}")
@@ -740,6 +758,8 @@ def rebuild(spark: SparkSession, cfg: PipelineConfig,
     tcfg = replace(cfg, tables_override=target)
     run_id = f"rebuild-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out = RebuildSummary(run_id, target.orders_cleaned.rsplit(".", 2)[0] if into else "the live tables (via " + REBUILD_SUFFIX + " staging)")
+    bronze_version = _version(spark, live.order_transactions) if into is None else None # a run that lands files moves it
+    if into is None: _check_quiet(spark, live, bronze_version) # at the start too: an hour's work is not wasted
     if into is None: # staging tables of an earlier rebuild that did not finish: start again
         for s in ("processed", "analytics"): spark.sql(f"DROP SCHEMA IF EXISTS {target.schema(s + target.suffix)} CASCADE")
     create_derived(spark, target)
@@ -755,6 +775,7 @@ def rebuild(spark: SparkSession, cfg: PipelineConfig,
             if s.error: out.failed_days[d] = str(s.error).split(": silver")[0]
         build_gold(spark, target, r.order_dates, r.landed, r.previous_customers, i == len(batches), cfg.reporting_currency, retry)
     if into is None:
+        _check_quiet(spark, live, bronze_version)
         log("replacing the live tables with the rebuilt ones")
         for name in live.derived_tables:
             staged = name.replace(".processed.", f".processed{REBUILD_SUFFIX}.").replace(".analytics.", f".analytics{REBUILD_SUFFIX}.")

@@ -4,16 +4,16 @@
 
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
-import fcntl, os, random, re, shutil, socket, subprocess, sys, tempfile, time
-from datetime import datetime, timezone
+import fcntl, os, random, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 from pyspark.sql import SparkSession
-from .config import on_databricks
+from .config import check_identifier, on_databricks
 
 # %% auto #0
-__all__ = ['HOME_MARKER', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'WarehouseBusyError', 'lock_warehouse', 'local_spark_conf', 'get_spark', 'ddl', 'create_table',
-           'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
+__all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
+           'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'local_table_dir', 'register_tables',
+           'get_spark', 'ddl', 'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError',
+           'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -137,42 +137,8 @@ def log4j2_file() -> Path:
         p.parent.mkdir(parents=True, exist_ok=True); p.write_text(_LOG4J2)
     return p
 
-# %% ../nbs/01_spark.ipynb #e1582d8b
-class WarehouseBusyError(RuntimeError): pass
-
-_WAREHOUSE_LOCKS: dict = {} # resolved warehouse path -> open file descriptor holding the lock
-
-def lock_warehouse(warehouse: str, # local warehouse folder
-                   wait_seconds: float|None=None, # default $ECOM_WAREHOUSE_WAIT or 600
-                   log=None, # callable(str); default: print to stderr
-                  ) -> Path:
-    "Hold an exclusive lock on a local warehouse for the rest of this process (embedded Derby allows one process)."
-    wh = Path(warehouse).resolve()
-    if str(wh) in _WAREHOUSE_LOCKS: return wh
-    wh.mkdir(parents=True, exist_ok=True)
-    wait = float(os.environ.get("ECOM_WAREHOUSE_WAIT", 600)) if wait_seconds is None else wait_seconds
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    fd = os.open(wh/".ecom_pipeline.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    deadline, said = time.time() + wait, False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-        except BlockingIOError:
-            holder = (wh/".ecom_pipeline.lock").read_text().strip() or "another process"
-            if time.time() >= deadline:
-                os.close(fd)
-                raise WarehouseBusyError(f"warehouse {wh} is in use by {holder}: the local Derby metastore allows one process at a "
-                                         f"time. Wait for it to finish or use another --warehouse (waited {wait:.0f}s; "
-                                         f"$ECOM_WAREHOUSE_WAIT sets how long)") from None
-            if not said: log(f"warehouse {wh} is in use by {holder}; waiting up to {wait:.0f}s for it"); said = True
-            time.sleep(0.5)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
-    _WAREHOUSE_LOCKS[str(wh)] = fd
-    return wh
-
 # %% ../nbs/01_spark.ipynb #82b9c2d8
-def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memory catalog in a temp folder
+def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: a temp folder
                      shuffle_partitions: int=4, # spark.sql.shuffle.partitions
                      ui: bool=False, # Spark UI on port 4040
                      driver_memory: str|None=None, # spark.driver.memory, e.g. "4g"
@@ -207,56 +173,60 @@ def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: in-memo
     # bytecode limit, which it otherwise interprets forever: staging a 1M-line day (a noop write) took 5.3 s with this, 16.2 s without
     java_opts += " -XX:-DontCompileHugeMethods"
     if extra: java_opts += f" {extra}" # last: an option here wins over the defaults above
-    if warehouse:
-        wh = Path(warehouse).resolve()
-        conf.update({
-            "spark.sql.warehouse.dir": str(wh),
-            "spark.sql.catalogImplementation": "hive",
-            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={wh}/metastore_db;create=true",
-            "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
-            "spark.hadoop.hive.metastore.schema.verification": "false",
-        })
-        java_opts += f" -Dderby.system.home={wh} -Dderby.stream.error.file={wh}/derby.log"
-    else:
-        conf.update({"spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="ecom_pipeline_wh_"),
-                     "spark.sql.catalogImplementation": "in-memory"})
+    # the catalog is in memory (no Derby metastore, which lets one process at a time open it): `get_spark` registers the
+    # table folders it finds in the warehouse, so many processes share one warehouse
+    conf.update({"spark.sql.warehouse.dir": str(Path(warehouse).resolve()) if warehouse else tempfile.mkdtemp(prefix="ecom_pipeline_wh_"),
+                 "spark.sql.catalogImplementation": "in-memory"})
     conf["spark.driver.extraJavaOptions"] = java_opts
     conf["spark.executor.extraJavaOptions"] = java_opts
     return conf
 
 # %% ../nbs/01_spark.ipynb #acb3bc65
-HOME_MARKER = ".ecom_pipeline.home" # in a local warehouse: the absolute path its catalog (metastore_db) was made at
-
-def _catalog_moved(wh: Path) -> bool:
-    """Before a session opens warehouse `wh`: True when its catalog was made at another path (the folder was copied or moved,
-    or made by a release before the marker). That catalog holds absolute table locations, which point into the other
-    folder: it is set aside (never opened), and the session registers the tables found in `wh` instead (`_register_tables`)."""
-    db, marker = wh/"metastore_db", wh/HOME_MARKER
-    if not db.exists(): marker.write_text(str(wh)); return False # a new warehouse: its catalog is made here
-    if marker.is_file() and marker.read_text().strip() == str(wh): return False
-    aside = wh/f"metastore_db.made-elsewhere-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}"
-    db.rename(aside)
-    print(f"warehouse {wh}: its catalog was made at {marker.read_text().strip() if marker.is_file() else 'another path'}; "
-          f"set aside as {aside.name}, the tables found in the folder are registered again", file=sys.stderr, flush=True)
-    return True
-
 def _sql_string(s: str) -> str:
     "A SQL string literal (Spark escapes with a backslash)."
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-def _register_tables(spark: SparkSession, wh: Path) -> int:
-    "Register every Delta table folder `<schema>.db/<table>` of warehouse `wh` in the session's new catalog; the number registered."
-    from .config import check_identifier
-    n = 0
-    for sdir in sorted(p for p in wh.glob("*.db") if p.is_dir() and not p.is_symlink()):
-        schema = check_identifier(sdir.name[:-3], "schema folder")
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{schema} LOCATION {_sql_string(str(sdir))}")
-        for tdir in sorted(p for p in sdir.iterdir() if (p/"_delta_log").is_dir() and not p.is_symlink()):
-            spark.sql(f"CREATE TABLE IF NOT EXISTS spark_catalog.{schema}.{check_identifier(tdir.name, 'table folder')} "
-                      f"USING DELTA LOCATION {_sql_string(str(tdir))}")
-            n += 1
-    (wh/HOME_MARKER).write_text(str(wh))
-    return n
+def is_delta_table_dir(d: Path) -> bool:
+    "A regular folder (not a link) holding a Delta table: a `_delta_log` with at least one commit or checkpoint."
+    log = d/"_delta_log"
+    return not d.is_symlink() and log.is_dir() and any(p.suffix in (".json", ".parquet") for p in log.iterdir())
+
+def warehouse_tables(warehouse: str|Path) -> list[tuple[str, str, Path]]:
+    "The Delta tables of a local warehouse: (schema, table, folder) for each `<schema>.db/<table>`, in name order."
+    out = []
+    for sdir in sorted(p for p in Path(warehouse).glob("*.db") if p.is_dir() and not p.is_symlink()):
+        for tdir in sorted(p for p in sdir.iterdir() if p.is_dir() and is_delta_table_dir(p)):
+            try: out.append((check_identifier(sdir.name[:-3], "schema folder"), check_identifier(tdir.name, "table folder"), tdir))
+            except ValueError as e: print(f"warehouse {warehouse}: {tdir.relative_to(warehouse)} skipped: {e}", file=sys.stderr, flush=True)
+    return out
+
+def local_table_dir(spark: SparkSession, name: str) -> Path|None:
+    "The folder of table `spark_catalog.<schema>.<table>` in a local session's warehouse; None on Databricks or Spark Connect."
+    m = re.fullmatch(r"spark_catalog\.(\w+)\.(\w+)", name)
+    if not m or on_databricks() or os.environ.get("ECOM_SPARK_REMOTE"): return None
+    if spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "in-memory": return None
+    return Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))/f"{m[1]}.db"/m[2]
+
+def _register(spark: SparkSession, schema: str, table: str, folder: Path):
+    "Register the Delta table in `folder` as `spark_catalog.<schema>.<table>` (its schema is the one in its log)."
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{schema} LOCATION {_sql_string(str(folder.parent))}")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS spark_catalog.{schema}.{table} USING DELTA LOCATION {_sql_string(str(folder))}")
+
+def register_tables(spark: SparkSession, warehouse: str|None=None, # default: the session's warehouse
+                   ) -> int:
+    """Register in the session's catalog every table folder `<schema>.db/<table>` of a local warehouse; the number found.
+    `get_spark` does it when it opens a warehouse; in a session that stays open, call it again to see tables another
+    process has made since (the pipeline's own `create_table` registers those it meets)."""
+    wh = Path(warehouse or spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")).resolve()
+    for sdir in sorted(p for p in wh.glob("*.db") if p.is_dir() and not p.is_symlink() and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p.name[:-3])):
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{sdir.name[:-3]} LOCATION {_sql_string(str(sdir))}")
+    tables = warehouse_tables(wh)
+    for schema, table, folder in tables:
+        try: _register(spark, schema, table, folder)
+        except Exception as e: # another process is making it right now: the first commit is not readable yet
+            print(f"warehouse {wh}: {schema}.{table} not registered ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                  file=sys.stderr, flush=True)
+    return len(tables)
 
 def get_spark(warehouse: str|None=None, # local warehouse folder for persistent tables; ignored on Databricks
               master: str|None=None, # e.g. local[2] or spark://host:7077; default local[*] or $ECOM_SPARK_MASTER
@@ -282,10 +252,7 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1") # a local session needs no other interface
     os.environ.setdefault("MALLOC_ARENA_MAX", "2") # the JVM's native threads would otherwise each grow a malloc arena (RSS)
-    moved = False
-    if warehouse:
-        Path(warehouse).mkdir(parents=True, exist_ok=True); lock_warehouse(warehouse)
-        moved = _catalog_moved(Path(warehouse).resolve())
+    if warehouse: Path(warehouse).mkdir(parents=True, exist_ok=True)
     if ui is None: ui = os.environ.get("ECOM_SPARK_UI", "") == "1"
     conf = local_spark_conf(warehouse, shuffle_partitions, ui)
     conf["spark.jars"] = ",".join(delta_jars())
@@ -293,7 +260,7 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     b = SparkSession.builder.master(master or os.environ.get("ECOM_SPARK_MASTER", "local[*]")).appName(app_name)
     for k, v in conf.items(): b = b.config(k, v)
     spark = b.getOrCreate()
-    if moved: _register_tables(spark, Path(warehouse).resolve())
+    if warehouse: register_tables(spark, warehouse)
     return spark
 
 # %% ../nbs/01_spark.ipynb #923a0ce8
@@ -303,12 +270,16 @@ def ddl(columns: list[tuple[str, str]]) -> str:
 
 def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
                  partitioned_by: tuple=(), properties: dict|None=None):
-    "CREATE TABLE IF NOT EXISTS a Delta table with these columns, partition columns and table properties."
+    """CREATE TABLE IF NOT EXISTS a Delta table with these columns, partition columns and table properties. Locally, a
+    table folder that another process made (or that was there before this session) is registered as it is."""
+    folder = local_table_dir(spark, name)
+    if folder is not None and is_delta_table_dir(folder): return _register(spark, *name.split(".")[1:], folder)
     sql = f"CREATE TABLE IF NOT EXISTS {name} ({ddl(columns)}) USING DELTA"
     if partitioned_by: sql += f" PARTITIONED BY ({', '.join(partitioned_by)})"
     if properties: sql += " TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")"
     try: spark.sql(sql)
     except Exception as e: # two first runs at once: the other one created it between our check and our create
+        if folder is not None and is_delta_table_dir(folder): return _register(spark, *name.split(".")[1:], folder)
         if "ALREADY_EXISTS" not in str(e) and "AlreadyExists" not in type(e).__name__: raise
 
 def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str, str]]) -> list[str]:

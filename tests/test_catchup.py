@@ -129,6 +129,27 @@ def test_catch_up_gold_matches_plain_python(three_ways, spark):
     got = {(r.order_date, r.product_category): r.net_revenue for r in spark.table(three_ways["cfg"].tables.sales_metrics).collect()}
     assert got == {k: v["net_revenue"] for k, v in exp.items()}
 
+def test_a_rebuild_leaves_the_live_tables_alone_while_a_run_goes_on(three_ways, spark):
+    """No lock keeps processes apart: a run that holds a landing day (here, another process's claim) or files that landed
+    in bronze after the rebuild read it stop the rebuild before it replaces anything live."""
+    from datetime import datetime
+    from ecom_pipeline.pipeline import RebuildInterrupted, _check_quiet, _version, claim_run_date, rebuild, release_claim
+    cfg, t = three_ways["cfg"], three_ways["cfg"].tables
+    before = _snapshot(spark, t)
+    v = _version(spark, t.order_transactions)
+    with pytest.raises(RebuildInterrupted, match="files landed in bronze since it started"):
+        _check_quiet(spark, t, v - 1)
+    other = date(2018, 5, 1)
+    claim_run_date(spark, cfg, other, "run-elsewhere", datetime.utcnow(), log=lambda m: None, pid=0)
+    try:
+        with pytest.raises(RebuildInterrupted, match=f"run run-elsewhere holds landing day {other}. Nothing live was changed"):
+            rebuild(spark, cfg, log=lambda m: None) # refused at the start
+        with pytest.raises(RebuildInterrupted, match=f"run run-elsewhere holds landing day {other}"):
+            _check_quiet(spark, t, v) # and before the swap, had the run begun meanwhile
+    finally: release_claim(spark, cfg, other, "run-elsewhere", log=lambda m: None)
+    assert _snapshot(spark, t) == before and _version(spark, t.order_transactions) == v
+    _check_quiet(spark, t, v) # nothing held, bronze as read: the swap may go on
+
 def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
     "A lakehouse of an earlier release: a run table without `run_state`, gold without `is_all_categories` (its total row named ALL)."
     from decimal import Decimal

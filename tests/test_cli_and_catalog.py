@@ -1,5 +1,5 @@
 """The console script as a user runs it, and tables found by name from new processes."""
-import os, subprocess, sys, textwrap
+import os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -22,34 +22,64 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path):
     assert r.stderr.strip().splitlines() == ["ecom-pipeline run: FAILED: ValueError: catalog 'x; DROP TABLE raw.order_transactions' "
                                              "is not a valid identifier: use letters, digits and _ only, not starting with a digit"]
 
+NOTEBOOK = """
+import sys
+from ecom_pipeline.spark import get_spark
+spark = get_spark(sys.argv[1], master="local[1]")
+def seen():
+    by_name = spark.sql("SELECT count(*) AS n FROM spark_catalog.processed.orders_cleaned").first().n
+    days = spark.sql("SELECT count(DISTINCT landing_date) AS n FROM spark_catalog.raw.order_transactions").first().n
+    return by_name, days
+print("open", *seen(), flush=True)
+# the data scientist writes a table of their own while the scheduled runs go on
+spark.sql("CREATE SCHEMA IF NOT EXISTS spark_catalog.sandbox")
+spark.table("spark_catalog.processed.orders_cleaned").groupBy("customer_id").count().write.format("delta").saveAsTable("spark_catalog.sandbox.lines_per_customer")
+print("wrote", flush=True)
+sys.stdin.readline() # stays open until the test has run two more days
+by_path = spark.read.format("delta").load(sys.argv[1] + "/processed.db/orders_cleaned").count()
+tables = sorted(r.tableName for r in spark.sql("SHOW TABLES IN spark_catalog.analytics").collect())
+print("after", *seen(), by_path, ",".join(tables), flush=True)
+"""
+
 @pytest.mark.slow
-def test_tables_are_found_by_name_from_a_new_process(tmp_path):
-    "generate and run in one process each, then a third process finds the tables by name and by path."
+def test_a_notebook_session_stays_open_while_two_daily_runs_go_through(tmp_path):
+    """One process per command, as a user runs them; a notebook-like session on the same warehouse stays open (and
+    writes a table of its own) while two daily runs go through, then sees their lines by name; a new process finds
+    every table by name, the notebook's too."""
     root, wh = tmp_path/"landing", tmp_path/"wh"
-    r = cli("generate", "--out", str(root), "--start-date", "2018-02-01", "--days", "2", "--rows-per-day", "120", "--seed", "5")
+    r = cli("generate", "--out", str(root), "--start-date", "2018-02-01", "--days", "3", "--rows-per-day", "120", "--seed", "5")
     assert r.returncode == 0, r.stderr
-    for d in ("2018-02-01", "2018-02-02"):
-        r = cli("run", "--date", d, "--source", str(root), "--warehouse", str(wh), "--master", "local[2]")
-        assert r.returncode == 0, r.stderr[-3000:]
-        assert f"landing day {d}" in r.stdout and "to silver" in r.stdout and "time " in r.stdout
+    run = lambda d: cli("run", "--date", d, "--source", str(root), "--warehouse", str(wh), "--master", "local[2]")
+    r = run("2018-02-01")
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = subprocess.Popen([sys.executable, "-c", NOTEBOOK, str(wh)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        opened = nb.stdout.readline().split()
+        assert opened[0] == "open" and opened[2] == "1", (opened, nb.stderr.read()[-3000:] if nb.poll() is not None else "")
+        for d in ("2018-02-02", "2018-02-03"): # while the notebook's session is open, and while it writes
+            r = run(d)
+            assert r.returncode == 0, r.stderr[-3000:]
+            assert f"landing day {d}" in r.stdout and "to silver" in r.stdout and "waiting" not in r.stderr
+        assert nb.stdout.readline().strip() == "wrote"
+        out, err = nb.communicate("go\n", timeout=600)
+    finally:
+        if nb.poll() is None: nb.kill()
+    assert nb.returncode == 0, err[-3000:]
+    after, n_name, days, n_path, tables = out.split()
+    assert int(n_name) == int(n_path) > int(opened[1]) > 50 and days == "3"
+    assert tables == "customer_lifetime_value,daily_customer_sales,promotion_performance,sales_metrics,sales_metrics_by_currency"
     for schema, table in (("raw", "order_transactions"), ("processed", "orders_cleaned"), ("analytics", "sales_metrics"),
-                          ("analytics", "customer_lifetime_value"), ("analytics", "daily_customer_sales"),
-                          ("logs", "etl_errors"), ("logs", "ingested_files")):
+                          ("analytics", "customer_lifetime_value"), ("logs", "etl_errors"), ("sandbox", "lines_per_customer")):
         assert (wh/f"{schema}.db"/table/"_delta_log").is_dir(), f"{schema}.{table} not at DIR/<schema>.db/<table>"
-    assert (wh/"metastore_db").is_dir()
-    probe = textwrap.dedent(f"""
-        from ecom_pipeline.spark import get_spark
-        spark = get_spark({str(wh)!r}, master="local[1]")
-        by_name = spark.sql("SELECT count(*) AS n FROM spark_catalog.processed.orders_cleaned").first().n
-        by_path = spark.read.format("delta").load({str(wh/'processed.db'/'orders_cleaned')!r}).count()
-        days = spark.sql("SELECT count(DISTINCT landing_date) AS n FROM spark_catalog.raw.order_transactions").first().n
-        tables = sorted(r.tableName for r in spark.sql("SHOW TABLES IN spark_catalog.analytics").collect())
-        print(by_name, by_path, days, ",".join(tables))
-    """)
+    assert not (wh/"metastore_db").exists() # no catalog on disk: each session registers the folders it finds
+    probe = (f"from ecom_pipeline.spark import get_spark; s = get_spark({str(wh)!r}, master='local[1]'); "
+             "print(s.table('spark_catalog.sandbox.lines_per_customer').count(), "
+             "s.sql('SELECT count(DISTINCT landing_date) AS n FROM spark_catalog.raw.order_transactions').first().n)")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    n_name, n_path, days, tables = r.stdout.split()
-    assert int(n_name) == int(n_path) > 200 and days == "2" and tables == "customer_lifetime_value,daily_customer_sales,promotion_performance,sales_metrics,sales_metrics_by_currency"
+    customers, days = map(int, r.stdout.split())
+    assert days == 3 and 0 < customers < int(opened[1])
 
 def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
     "Values that reach SQL or a path are validated first: nothing is created, read or written."
