@@ -207,9 +207,13 @@ def local_table_dir(spark: SparkSession, name: str) -> Path|None:
     if spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "in-memory": return None
     return Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))/f"{m[1]}.db"/m[2]
 
+def _register_schema(spark: SparkSession, schema: str, folder: Path):
+    "Register the schema folder `<schema>.db` as `spark_catalog.<schema>`."
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{schema} LOCATION {_sql_string(str(folder))}")
+
 def _register(spark: SparkSession, schema: str, table: str, folder: Path):
     "Register the Delta table in `folder` as `spark_catalog.<schema>.<table>` (its schema is the one in its log)."
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{schema} LOCATION {_sql_string(str(folder.parent))}")
+    _register_schema(spark, schema, folder.parent)
     spark.sql(f"CREATE TABLE IF NOT EXISTS spark_catalog.{schema}.{table} USING DELTA LOCATION {_sql_string(str(folder))}")
 
 def register_tables(spark: SparkSession, warehouse: str|None=None, # default: the session's warehouse
@@ -219,7 +223,7 @@ def register_tables(spark: SparkSession, warehouse: str|None=None, # default: th
     process has made since (the pipeline's own `create_table` registers those it meets)."""
     wh = Path(warehouse or spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")).resolve()
     for sdir in sorted(p for p in wh.glob("*.db") if p.is_dir() and not p.is_symlink() and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p.name[:-3])):
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{sdir.name[:-3]} LOCATION {_sql_string(str(sdir))}")
+        _register_schema(spark, sdir.name[:-3], sdir) # a schema without tables too: a rebuild's staging schema, dropped by name
     tables = warehouse_tables(wh)
     for schema, table, folder in tables:
         try: _register(spark, schema, table, folder)
