@@ -758,9 +758,11 @@ def rebuild(spark: SparkSession, cfg: PipelineConfig,
     tcfg = replace(cfg, tables_override=target)
     run_id = f"rebuild-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out = RebuildSummary(run_id, target.orders_cleaned.rsplit(".", 2)[0] if into else "the live tables (via " + REBUILD_SUFFIX + " staging)")
-    bronze_version = _version(spark, live.order_transactions) if into is None else None # a run that lands files moves it
-    if into is None: _check_quiet(spark, live, bronze_version) # at the start too: an hour's work is not wasted
-    if into is None: # staging tables of an earlier rebuild that did not finish: start again
+    bronze_version = None # what the rebuild reads; a run that lands files moves it
+    if into is None:
+        bronze_version = _version(spark, live.order_transactions)
+        _check_quiet(spark, live, bronze_version) # at the start too: an hour's work is not wasted
+        # staging tables of an earlier rebuild that did not finish: start again
         for s in ("processed", "analytics"): spark.sql(f"DROP SCHEMA IF EXISTS {target.schema(s + target.suffix)} CASCADE")
     create_derived(spark, target)
     sizes = {r.landing_date: r["count"] for r in spark.table(target.order_transactions).groupBy("landing_date").count().collect()}
