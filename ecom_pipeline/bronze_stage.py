@@ -11,7 +11,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from functools import reduce
 from .config import PipelineConfig
-from .spark import ddl, retry_write
+from .spark import ddl, execution_for, retry_write
 from .landing import day_folder, scan_file, unsafe_name
 from .sources import FileSchema, MissingColumnsError, UnknownSourceError, detect_source, find_header, split_header
 from .bronze import append_bronze, bronze_days, is_blank_line, line_blocks, parse_lines, read_lines, spark_file_path, to_bronze
@@ -125,59 +125,59 @@ def ingest_days(spark: SparkSession, cfg: PipelineConfig, store,
             fs, path = got
             admitted.append((d, f, fs, path))
             if fs.extra: _say(log, out[d], f"{f.rel}: extra column(s) {', '.join(fs.extra)} kept in bronze _rescued_data")
-    counts, blanks = {}, {}
-    if admitted:
-        files = [(path, f.uri, f.etag) for _, f, _, path in admitted]
-        blocks = line_blocks(spark, files) # one read of every file: each file's physical lines
-        physical = {}
-        for b in blocks: physical[b._fp] = physical.get(b._fp, 0) + b._n
-        read = {(f.uri, f.etag): max(physical.get(spark_file_path(path), 0) - fs.header_line, 0) for _, f, fs, path in admitted}
-        versions = sorted(read)
-        # file versions a crashed run appended before it could write the ledger: in bronze already, not appended again
-        key = F.struct("source_file", "source_etag")
-        present = {(r.source_file, r.source_etag) for r in bronze_days(spark, t, days)
-                   .where(key.isin([F.struct(F.lit(k), F.lit(e)) for k, e in versions]))
-                   .select("source_file", "source_etag").distinct().collect()}
-        todo = [a for a in admitted if (a[1].uri, a[1].etag) not in present]
-        if todo:
-            lines = read_lines(spark, [(path, f.uri, f.etag) for _, f, _, path in todo], blocks)
-            # files of one source and header parse together; each file keeps its own header line, day and run
-            groups = {}
-            for d, f, fs, _ in todo: groups.setdefault((fs.dialect.source_system, tuple(fs.header)), []).append((d, f, fs))
-            meta = spark.createDataFrame([(f.uri, f.etag, d, runs[d], fs.header_line) for d, f, fs in (x for g in groups.values() for x in g)],
-                                         "source_file string, source_etag string, _day date, _run string, _header int")
-            lines = lines.join(F.broadcast(meta), ["source_file", "source_etag"]).where(F.col("line_number") > F.col("_header"))
-            parts = []
-            for (system, _), members in groups.items():
-                fs = replace(members[0][2], header_line=0)
-                mine = lines.where(F.struct("source_file", "source_etag").isin([F.struct(F.lit(f.uri), F.lit(f.etag)) for _, f, _ in members]))
-                parsed = parse_lines(mine, fs).join(F.broadcast(meta.select("source_file", "source_etag", "_day", "_run")),
-                                                    ["source_file", "source_etag"])
-                parts.append(to_bronze(parsed, system, F.col("_day"), ingested_at, F.col("_run")))
-            txn = hashlib.sha256("\n".join(f"{f.uri}@{f.etag}" for _, f, _, _ in todo).encode()).hexdigest()[:32]
-            retry(lambda: append_bronze(reduce(lambda a, b: a.unionByName(b), parts), t, txn),
-                  f"bronze append of {len(todo)} file(s)")
-        blank = is_blank_line()
-        for r in (bronze_days(spark, t, days).where(key.isin([F.struct(F.lit(k), F.lit(e)) for k, e in versions]))
-                  .groupBy("source_file", "source_etag").agg(F.count(F.lit(1)).alias("n"), F.sum(blank.cast("int")).alias("blank")).collect()):
-            counts[(r.source_file, r.source_etag)], blanks[(r.source_file, r.source_etag)] = r.n, r.blank or 0
-        for d, f, fs, _ in admitted:
-            n = read[(f.uri, f.etag)]
-            if counts.get((f.uri, f.etag), 0) != n:
-                raise AccountingError(f"{f.uri}: {n:,} lines read but {counts.get((f.uri, f.etag), 0):,} bronze rows for this file "
-                                      f"version (ETag {f.etag}); the ledger was not updated")
-            out[d].lines_read += n
-            if fs.dialect.skip_blank_lines: out[d].blank_lines += blanks.get((f.uri, f.etag), 0)
-            ledger.append((f, fs.dialect.source_system, "ingested", None))
-    if errors:
-        retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
-    if ledger: # an append: the files were not in the ledger when this run (holding the days' claims) read it
-        rows = [(f.uri, f.etag, f.size, f.landing_date, src, counts.get((f.uri, f.etag), 0), status, runs[f.landing_date], ingested_at, reason)
-                for f, src, status, reason in ledger]
-        txn = hashlib.sha256("\n".join(f"{r[0]}@{r[1]}" for r in rows).encode()).hexdigest()[:32]
-        retry(lambda: spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
-                           .option("txnAppId", f"ecom_pipeline.ledger:{txn}").option("txnVersion", 1)
-                           .saveAsTable(t.ingested_files), "logs.ingested_files")
+    counts, blanks, physical = {}, {}, {}
+    blocks = line_blocks(spark, [(path, f.uri, f.etag) for _, f, _, path in admitted]) if admitted else [] # each file's physical lines
+    for b in blocks: physical[b._fp] = physical.get(b._fp, 0) + b._n
+    # the rest reads what was just counted: a small day is parsed, checked and recorded interpreted (`execution_for`)
+    with execution_for(spark, sum(physical.values())):
+        if admitted:
+            read = {(f.uri, f.etag): max(physical.get(spark_file_path(path), 0) - fs.header_line, 0) for _, f, fs, path in admitted}
+            versions = sorted(read)
+            # file versions a crashed run appended before it could write the ledger: in bronze already, not appended again
+            key = F.struct("source_file", "source_etag")
+            present = {(r.source_file, r.source_etag) for r in bronze_days(spark, t, days)
+                       .where(key.isin([F.struct(F.lit(k), F.lit(e)) for k, e in versions]))
+                       .select("source_file", "source_etag").distinct().collect()}
+            todo = [a for a in admitted if (a[1].uri, a[1].etag) not in present]
+            if todo:
+                lines = read_lines(spark, [(path, f.uri, f.etag) for _, f, _, path in todo], blocks)
+                # files of one source and header parse together; each file keeps its own header line, day and run
+                groups = {}
+                for d, f, fs, _ in todo: groups.setdefault((fs.dialect.source_system, tuple(fs.header)), []).append((d, f, fs))
+                meta = spark.createDataFrame([(f.uri, f.etag, d, runs[d], fs.header_line) for d, f, fs in (x for g in groups.values() for x in g)],
+                                             "source_file string, source_etag string, _day date, _run string, _header int")
+                lines = lines.join(F.broadcast(meta), ["source_file", "source_etag"]).where(F.col("line_number") > F.col("_header"))
+                parts = []
+                for (system, _), members in groups.items():
+                    fs = replace(members[0][2], header_line=0)
+                    mine = lines.where(F.struct("source_file", "source_etag").isin([F.struct(F.lit(f.uri), F.lit(f.etag)) for _, f, _ in members]))
+                    parsed = parse_lines(mine, fs).join(F.broadcast(meta.select("source_file", "source_etag", "_day", "_run")),
+                                                        ["source_file", "source_etag"])
+                    parts.append(to_bronze(parsed, system, F.col("_day"), ingested_at, F.col("_run")))
+                txn = hashlib.sha256("\n".join(f"{f.uri}@{f.etag}" for _, f, _, _ in todo).encode()).hexdigest()[:32]
+                retry(lambda: append_bronze(reduce(lambda a, b: a.unionByName(b), parts), t, txn),
+                      f"bronze append of {len(todo)} file(s)")
+            blank = is_blank_line()
+            for r in (bronze_days(spark, t, days).where(key.isin([F.struct(F.lit(k), F.lit(e)) for k, e in versions]))
+                      .groupBy("source_file", "source_etag").agg(F.count(F.lit(1)).alias("n"), F.sum(blank.cast("int")).alias("blank")).collect()):
+                counts[(r.source_file, r.source_etag)], blanks[(r.source_file, r.source_etag)] = r.n, r.blank or 0
+            for d, f, fs, _ in admitted:
+                n = read[(f.uri, f.etag)]
+                if counts.get((f.uri, f.etag), 0) != n:
+                    raise AccountingError(f"{f.uri}: {n:,} lines read but {counts.get((f.uri, f.etag), 0):,} bronze rows for this file "
+                                          f"version (ETag {f.etag}); the ledger was not updated")
+                out[d].lines_read += n
+                if fs.dialect.skip_blank_lines: out[d].blank_lines += blanks.get((f.uri, f.etag), 0)
+                ledger.append((f, fs.dialect.source_system, "ingested", None))
+        if errors:
+            retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
+        if ledger: # an append: the files were not in the ledger when this run (holding the days' claims) read it
+            rows = [(f.uri, f.etag, f.size, f.landing_date, src, counts.get((f.uri, f.etag), 0), status, runs[f.landing_date], ingested_at, reason)
+                    for f, src, status, reason in ledger]
+            txn = hashlib.sha256("\n".join(f"{r[0]}@{r[1]}" for r in rows).encode()).hexdigest()[:32]
+            retry(lambda: spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
+                               .option("txnAppId", f"ecom_pipeline.ledger:{txn}").option("txnVersion", 1)
+                               .saveAsTable(t.ingested_files), "logs.ingested_files")
     for d in days:
         have = {r.source_system for r in ledger_rows if r.landing_date == d and r.status == "ingested"}
         have |= {src for f, src, status, _ in ledger if f.landing_date == d and status == "ingested"}

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Daily e-commerce order CSVs (s3://bucket/raw/ecommerce_sales/YYYY/MM/DD/ or a local folder) into bronze, silver "
         "and gold Delta Lake tables, with quality rules and quarantine.",
         epilog="Environment: ECOM_SOURCE_ROOT, ECOM_WAREHOUSE, ECOM_CATALOG, ECOM_SOURCE_TZ, AWS_ENDPOINT_URL (S3-compatible "
-               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY, ECOM_DRIVER_JAVA_OPTIONS, ECOM_REPORTING_CURRENCY (gold's one currency, default USD); quality and alerts: ECOM_MAX_QUARANTINE_RATE, ECOM_ON_NO_DATA, "
+               "endpoint), ECOM_SPARK_MASTER, ECOM_DRIVER_MEMORY, ECOM_DRIVER_JAVA_OPTIONS, ECOM_INTERPRETED_MAX_LINES, ECOM_REPORTING_CURRENCY (gold's one currency, default USD); quality and alerts: ECOM_MAX_QUARANTINE_RATE, ECOM_ON_NO_DATA, "
                "ECOM_ANOMALY_K, ECOM_ANOMALY_MIN_HISTORY, ECOM_SMTP_HOST, ECOM_SMTP_PORT, ECOM_ALERT_FROM, ECOM_ALERT_EMAILS, "
                "ECOM_ALERT_TRANSPORT (smtp or ses), ECOM_SMTP_STARTTLS (needed with ECOM_SMTP_USER), ECOM_SMTP_PLAINTEXT_LOGIN "
                "(a relay on this host without TLS); ECOM_CLAIM_HOURS (at least 0.25). Limits on one landed file, past which the "

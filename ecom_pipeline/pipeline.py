@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import add_missing_columns, create_table, ddl, merge_into, retry_write
+from .spark import add_missing_columns, create_table, ddl, execution_for, merge_into, retry_write
 from .landing import day_folder, open_store
 from .sources import KAGGLE_ECOMMERCE
 from .bronze import bronze_columns, create_bronze
@@ -481,14 +481,15 @@ class DailyRun:
     def _ingest(self):
         s, cfg, spark, t, retry = self.s, self.cfg, self.spark, self.cfg.tables, _retry(self.cfg, self.log)
         store = open_store(cfg.source_root, self.client)
-        with _timed(s.seconds, "setup", self.log):
+        # the run's own tables are small: their reads and writes run interpreted (`execution_for`), the day's lines by their number
+        with _timed(s.seconds, "setup", self.log), execution_for(spark, 0):
             retry(lambda: ensure_tables(spark, t), "creating the tables")
             claim_run_date(spark, cfg, self.run_date, self.run_id, s.started_at, self.log, pid=0 if self.separate else None)
             s.claimed, self.claim_renewed = True, time.time()
             retry(lambda: record_run(spark, t, s, new=not self.separate), "logs.pipeline_runs")
         with _staging(cfg, self.run_id) as staging, _timed(s.seconds, "ingest", self.log):
             s.add_ingest(ingest_days(spark, cfg, store, {self.run_date: self.run_id}, s.started_at, staging, self.log)[self.run_date])
-        with _timed(s.seconds, "reference", self.log):
+        with _timed(s.seconds, "reference", self.log), execution_for(spark, 0):
             bad_refs = []
             s.reference_loaded = retry(lambda: refresh_seeds(spark, t, store, s.started_at, self.log, bad_refs), "reference data")
             s.warnings += reject_reference(spark, cfg, bad_refs, self.run_date, self.run_id, s.started_at, self.log)
@@ -503,7 +504,7 @@ class DailyRun:
     def _silver(self):
         s = self.s
         if s.up_to_date_by: return
-        with _timed(s.seconds, "silver", self.log):
+        with _timed(s.seconds, "silver", self.log), execution_for(self.spark, s.lines_read or None):
             r = build_silver(self.spark, self.cfg, {self.run_date: self.run_id}, s.started_at, "products.csv" in s.reference_loaded,
                              s.sources or None, self.log, lines_hint=s.lines_read or None)
             s.add_silver(r.days[self.run_date])
@@ -514,7 +515,8 @@ class DailyRun:
     def _gold(self):
         s = self.s
         if s.up_to_date_by: return
-        with _timed(s.seconds, "gold", self.log):
+        # gold reads the whole history of the day's customers (lifetime value): compiled, however small the day
+        with _timed(s.seconds, "gold", self.log), execution_for(self.spark, None):
             revenue = build_gold(self.spark, self.cfg.tables, s.order_dates, [s.run_date], s.previous_customers,
                                  "promotions.csv" in s.reference_loaded, self.cfg.reporting_currency, _retry(self.cfg, self.log))
             s.net_revenue = sum(revenue.values(), Decimal("0.00"))
@@ -527,7 +529,7 @@ class DailyRun:
             raise StageOrderError(f"stage {missing[0]} of run {self.run_id} did not finish (its task was cancelled, "
                                   "timed out or lost its cluster)")
         if not s.up_to_date_by:
-            with _timed(s.seconds, "anomalies", self.log): check_anomalies(self.spark, self.cfg, [s], self.log)
+            with _timed(s.seconds, "anomalies", self.log), execution_for(self.spark, 0): check_anomalies(self.spark, self.cfg, [s], self.log)
         s.status = "succeeded"
         self._finish()
 
@@ -540,14 +542,15 @@ class DailyRun:
         alert = compose_alert(s, t)
         s.alert_subject = alert.subject if alert else None
         retry = _retry(self.cfg, log)
-        try:
-            if s.checked: retry(lambda: record_quality(self.spark, t, [s]), "logs.data_quality_results")
-            retry(lambda: record_run(self.spark, t, s, _now()), "logs.pipeline_runs")
-        except Exception as rec_err: # never hide the run's own error behind a logging error
-            log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
-        if s.claimed:
-            try: release_claims(self.spark, self.cfg, {self.run_date: self.run_id}, log)
-            except Exception as rel_err: log(f"  could not release the claim on {self.run_date}: {str(rel_err)[:300]}")
+        with execution_for(self.spark, 0): # small tables
+            try:
+                if s.checked: retry(lambda: record_quality(self.spark, t, [s]), "logs.data_quality_results")
+                retry(lambda: record_run(self.spark, t, s, _now()), "logs.pipeline_runs")
+            except Exception as rec_err: # never hide the run's own error behind a logging error
+                log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
+            if s.claimed:
+                try: release_claims(self.spark, self.cfg, {self.run_date: self.run_id}, log)
+                except Exception as rel_err: log(f"  could not release the claim on {self.run_date}: {str(rel_err)[:300]}")
         if alert:
             try: send_alert(alert, self.alerts, log)
             except Exception as mail_err: # the run's outcome stands; say why the mail did not go
@@ -607,14 +610,14 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
     seconds = {}
     claimed = False
     try:
-        with _timed(seconds, "setup", log):
+        with _timed(seconds, "setup", log), execution_for(spark, 0): # small tables: interpreted (`execution_for`)
             claim_run_dates(spark, cfg, runs, started, log)
             claimed = True
             for s in S.values(): s.claimed = True
             retry(lambda: record_runs(spark, t, list(S.values()), new=True), "logs.pipeline_runs")
         with _staging(cfg, runs[days[0]]) as staging, _timed(seconds, "ingest", log):
             for d, r in ingest_days(spark, cfg, store, runs, started, staging, log).items(): S[d].add_ingest(r)
-        with _timed(seconds, "reference", log):
+        with _timed(seconds, "reference", log), execution_for(spark, 0):
             bad_refs = []
             loaded = retry(lambda: refresh_seeds(spark, t, store, started, log, bad_refs), "reference data")
             first = S[days[0]]
@@ -628,19 +631,19 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
         renew_claims(spark, cfg, runs, _now(), log)
         silver = None
         if work:
-            with _timed(seconds, "silver", log):
+            with _timed(seconds, "silver", log), execution_for(spark, sum(S[d].lines_read for d in work) or None):
                 silver = build_silver(spark, cfg, work, started, "products.csv" in loaded,
                                       sorted({x for d in work for x in S[d].sources}), log, lines_hint=sum(S[d].lines_read for d in work))
                 for d in work:
                     S[d].add_silver(silver.days[d])
                     if silver.days[d].error: _fail(S[d], silver.days[d].error)
         renew_claims(spark, cfg, runs, _now(), log)
-        with _timed(seconds, "gold", log):
+        with _timed(seconds, "gold", log), execution_for(spark, None): # the history of the batch's customers: compiled
             revenue = build_gold(spark, t, silver.order_dates if silver else [], silver.landed if silver else [],
                                  silver.previous_customers if silver else [], "promotions.csv" in loaded, cfg.reporting_currency, retry)
             for s in S.values(): s.net_revenue = sum((revenue.get(x, Decimal("0.00")) for x in s.order_dates), Decimal("0.00"))
         good = [s for s in S.values() if s.status == "running"]
-        with _timed(seconds, "anomalies", log): check_anomalies(spark, cfg, good, log)
+        with _timed(seconds, "anomalies", log), execution_for(spark, 0): check_anomalies(spark, cfg, good, log)
         for s in good: s.status = "succeeded"
     except Exception as e:
         for s in S.values(): _fail(s, e)
@@ -649,17 +652,18 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
         seconds["total"] = time.time() - t0
         for s in S.values(): s.seconds = dict(seconds)
         summaries = list(S.values())
-        try:
-            retry(lambda: record_quality(spark, t, summaries), "logs.data_quality_results")
-            alert = compose_batch_alert(summaries, t)
-            for s in summaries: s.alert_subject = compose_alert(s, t) and alert.subject
-            retry(lambda: record_runs(spark, t, summaries, _now()), "logs.pipeline_runs")
-        except Exception as rec_err:
-            alert = None
-            log(f"  could not record the runs in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
-        if claimed:
-            try: release_claims(spark, cfg, runs, log)
-            except Exception as rel_err: log(f"  could not release the claims: {str(rel_err)[:300]}")
+        with execution_for(spark, 0): # small tables
+            try:
+                retry(lambda: record_quality(spark, t, summaries), "logs.data_quality_results")
+                alert = compose_batch_alert(summaries, t)
+                for s in summaries: s.alert_subject = compose_alert(s, t) and alert.subject
+                retry(lambda: record_runs(spark, t, summaries, _now()), "logs.pipeline_runs")
+            except Exception as rec_err:
+                alert = None
+                log(f"  could not record the runs in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
+            if claimed:
+                try: release_claims(spark, cfg, runs, log)
+                except Exception as rel_err: log(f"  could not release the claims: {str(rel_err)[:300]}")
         if alert:
             try: send_alert(alert, alerts, log)
             except Exception as mail_err:

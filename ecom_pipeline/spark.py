@@ -5,15 +5,17 @@
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
 import fcntl, os, random, re, shutil, subprocess, sys, tempfile, time
+from contextlib import contextmanager
 from pathlib import Path
 from pyspark.sql import SparkSession
 from .config import check_identifier, on_databricks
 
 # %% auto #0
-__all__ = ['JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars', 'log4j2_file',
-           'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'local_table_dir', 'register_tables',
-           'get_spark', 'ddl', 'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError',
-           'is_write_conflict', 'retry_write']
+__all__ = ['INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars',
+           'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'is_local_session',
+           'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for', 'ddl',
+           'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict',
+           'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -200,10 +202,14 @@ def warehouse_tables(warehouse: str|Path) -> list[tuple[str, str, Path]]:
             except ValueError as e: print(f"warehouse {warehouse}: {tdir.relative_to(warehouse)} skipped: {e}", file=sys.stderr, flush=True)
     return out
 
+def is_local_session(spark: SparkSession) -> bool:
+    "A classic session of this process (`get_spark`'s local one): not Databricks, not Spark Connect."
+    return not (on_databricks() or os.environ.get("ECOM_SPARK_REMOTE") or type(spark).__module__.startswith("pyspark.sql.connect"))
+
 def local_table_dir(spark: SparkSession, name: str) -> Path|None:
     "The folder of table `spark_catalog.<schema>.<table>` in a local session's warehouse; None on Databricks or Spark Connect."
     m = re.fullmatch(r"spark_catalog\.(\w+)\.(\w+)", name)
-    if not m or on_databricks() or os.environ.get("ECOM_SPARK_REMOTE"): return None
+    if not m or not is_local_session(spark): return None
     if spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "in-memory": return None
     return Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))/f"{m[1]}.db"/m[2]
 
@@ -266,6 +272,32 @@ def get_spark(warehouse: str|None=None, # local warehouse folder for persistent 
     spark = b.getOrCreate()
     if warehouse: register_tables(spark, warehouse)
     return spark
+
+# %% ../nbs/01_spark.ipynb #74204ac3
+INTERPRETED_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+def interpreted_max_lines() -> int:
+    "Up to how many lines a block runs interpreted (`$ECOM_INTERPRETED_MAX_LINES`, default 5,000; 0: never)."
+    v = os.environ.get("ECOM_INTERPRETED_MAX_LINES", "5000").strip()
+    if not v.isdigit(): raise ValueError(f"ECOM_INTERPRETED_MAX_LINES must be a whole number of lines, not {v!r}")
+    return int(v)
+
+@contextmanager
+def execution_for(spark: SparkSession,
+                  lines: int|None, # about how many lines the block handles; None: unknown, taken as many
+                 ):
+    "Run the block interpreted (small data) or with code generation (many lines, or unknown); the session's settings come back after."
+    if not is_local_session(spark): yield; return
+    small = lines is not None and lines <= interpreted_max_lines()
+    before = {k: spark.conf.get(k, None) for k in INTERPRETED_CONF}
+    for k, v in INTERPRETED_CONF.items():
+        if small: spark.conf.set(k, v)
+        else: spark.conf.unset(k) # Spark's default: code generation
+    try: yield
+    finally:
+        for k, v in before.items():
+            if v is None: spark.conf.unset(k)
+            else: spark.conf.set(k, v)
 
 # %% ../nbs/01_spark.ipynb #923a0ce8
 def ddl(columns: list[tuple[str, str]]) -> str:
