@@ -14,7 +14,8 @@ from .bronze import is_blank_line
 # %% auto #0
 __all__ = ['SILVER_COLUMNS', 'VERSION_ORDER', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate',
            'clean_id', 'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
-           'clean_orders', 'dedupe_lines', 'create_silver', 'month_predicate', 'landed_lines', 'merge_silver']
+           'clean_orders', 'mark_versions', 'dedupe_lines', 'create_silver', 'month_predicate', 'landed_lines',
+           'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -182,12 +183,24 @@ def clean_orders(valid: DataFrame) -> DataFrame:
 # %% ../nbs/20_silver.ipynb #a60c1356
 VERSION_ORDER = ("landing_date", "source_file", "bronze_ingested_at", "line_number") # of two versions of a line, the later wins
 
+def mark_versions(df: DataFrame,
+                  among: Column|None=None, # only these rows compete (e.g. the valid ones); the others are marked False
+                  ingested_at: str="bronze_ingested_at", # the ingestion time's column (bronze's lines call it `ingested_at`)
+                 ) -> DataFrame:
+    """Mark each order line's latest version (`_latest`) and its latest version within each landing day (`_latest_in_day`),
+    by landing date, file, ingestion, line. One sort gives both: by key, latest first, the first row of each landing day."""
+    order = [F.desc(ingested_at if c == "bronze_ingested_at" else c) for c in VERSION_ORDER]
+    w = Window.partitionBy("order_line_key", *([among] if among is not None else [])).orderBy(*order)
+    day_before = F.lag("landing_date").over(w) # of the next later version: another day, or none
+    competes = among if among is not None else F.lit(True)
+    return (df.withColumn("_latest", competes & (F.row_number().over(w) == 1))
+              .withColumn("_latest_in_day", competes & (day_before.isNull() | (day_before != F.col("landing_date")))))
+
 def dedupe_lines(df: DataFrame,
                  per_day: bool=False, # the latest version within each landing day (what a run of that day saw), not overall
                 ) -> DataFrame:
     "Latest version of each order line: one row per `order_line_key` (and landing day), by landing date, file, ingestion, line."
-    w = Window.partitionBy("order_line_key", *(["landing_date"] if per_day else [])).orderBy(*[F.desc(c) for c in VERSION_ORDER])
-    return df.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+    return mark_versions(df).where("_latest_in_day" if per_day else "_latest").drop("_latest", "_latest_in_day")
 
 # %% ../nbs/20_silver.ipynb #08ce50a6
 def create_silver(spark: SparkSession, tables: Tables):

@@ -15,7 +15,7 @@ from .spark import retry_write
 from .sources import DIALECTS, KAGGLE_ECOMMERCE, bronze_source_columns
 from .bronze import bronze_days, latest_file_versions
 from .quality import ORDER_RULES, check_rules, split_valid, to_etl_errors, write_etl_errors
-from .silver import clean_orders, dedupe_lines, is_blank, landed_lines, merge_silver, month_predicate, stage_orders
+from .silver import clean_orders, dedupe_lines, is_blank, landed_lines, mark_versions, merge_silver, month_predicate, stage_orders
 from .reference import with_fx_rates, with_promotions
 from .dimensions import customer_versions, refresh_customers, refresh_products, with_customer_keys
 from .bronze_stage import AccountingError
@@ -109,6 +109,8 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig,
     days = sorted(runs)
     dialects = dialects_of(sources) if sources is not None else day_sources(spark, t, days)
     checked = checked_lines(spark, cfg, days, dialects).where(~F.col("_blank")) # blank lines: counted at ingestion, not order lines
+    # each valid line's latest version, overall and within its landing day: one sort, in the scratch table's single pass
+    checked = mark_versions(checked, among=F.size("_errors") == 0, ingested_at="ingested_at")
     if lines_hint is not None and lines_hint < SCRATCH_MIN_LINES: # small: computing again costs less than a table
         return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, checked, log)
     # the checked lines are computed once, into a scratch table every later step reads (a MERGE would compute its source again,
@@ -167,8 +169,10 @@ def _build_silver(spark: SparkSession, cfg: PipelineConfig, runs: dict, logged_a
     dates = sorted({x for d in out.landed for x in out.days[d].order_dates})
     if dates:
         valid = valid.where(F.col("landing_date").isin(out.landed))
-        per_day = dedupe_lines(clean_orders(valid).withColumn("run_id", run_column(ok_runs)), per_day=True) # what each day's run saw
-        lines = dedupe_lines(per_day) # the latest version of each line over the days
+        silver_rows = lambda df: clean_orders(df).withColumn("run_id", run_column(ok_runs))
+        per_day = silver_rows(valid.where("_latest_in_day")) # what each day's run saw
+        # the latest version of each line over the days: as marked, unless a failed day's lines took part in the marking
+        lines = silver_rows(valid.where("_latest")) if out.landed == days else dedupe_lines(per_day)
         # a source whose line key does not hold the order time can re-send a line with another date or customer: the stored
         # version is found wherever it is, so the MERGE moves it (not copies it) and gold refreshes where it was
         prev = previous_versions(spark, t, lines, [d.source_system for d in dialects if "order_ts" not in d.natural_key])

@@ -1,7 +1,9 @@
 """One set of landing days three ways: one by one, as one catch-up (in several batches), and as a rebuild from bronze.
 Silver, the dimensions and every gold table must be equal on their business columns, and each day keeps its own
 quarantine, threshold and run row. The catch-up's gold is also checked against plain-Python totals. The daily runs (about
-120 lines a day) evaluate interpreted and the rebuild compiled (`ecom_pipeline.spark.execution_for`): their equality covers both."""
+120 lines a day) evaluate interpreted and the rebuild compiled (`ecom_pipeline.spark.execution_for`), and the rebuild goes
+the way of big runs, through the scratch table of checked lines (`silver_stage.SCRATCH_MIN_LINES` lowered for it): their
+equality covers both."""
 import csv
 from datetime import date, timedelta
 from pathlib import Path
@@ -73,7 +75,10 @@ def three_ways(spark, tmp_path_factory):
     b = _snapshot(spark, t), _quarantine(spark, t), {r.run_date: r.status for r in spark.table("spark_catalog.logs.pipeline_runs").collect()}
     runs = spark.table("spark_catalog.logs.pipeline_runs").collect()
     dq = spark.table("spark_catalog.logs.data_quality_results").collect()
-    rb = rebuild(spark, cfg, log=quiet)
+    import ecom_pipeline.silver_stage as silver_stage
+    was, silver_stage.SCRATCH_MIN_LINES = silver_stage.SCRATCH_MIN_LINES, 0 # the rebuild writes and reads the scratch table
+    try: rb = rebuild(spark, cfg, log=quiet, max_lines_per_batch=300) # two batches: one with the failed day, one without
+    finally: silver_stage.SCRATCH_MIN_LINES = was
     c = _snapshot(spark, t)
     return dict(gen=gen, bad=bad, one_by_one=one_by_one, a=a, b=b, c=c, catch_up=batches, runs=runs, dq=dq, rebuild=rb, cfg=cfg, root=root)
 
