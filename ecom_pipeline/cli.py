@@ -11,9 +11,9 @@ from . import __version__
 from .config import DEFAULT_SOURCE_ROOT, DEFAULT_WAREHOUSE, LOCAL_HOME, PipelineConfig, parse_run_date, previous_utc_day
 
 # %% auto #0
-__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'DEMO_DAILY', 'COMMANDS', 'build_parser', 'cmd_generate', 'cmd_land',
-           'cmd_dashboard', 'cmd_run', 'cmd_backfill', 'cmd_rebuild', 'cmd_migrate', 'cmd_diff', 'cmd_signoff',
-           'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
+__all__ = ['DEMO_START', 'DEMO_DAYS', 'DEMO_ROWS', 'DEMO_DAILY', 'DEMO_SPEND_SHAPE', 'COMMANDS', 'build_parser', 'cmd_generate',
+           'cmd_land', 'cmd_dashboard', 'cmd_run', 'cmd_backfill', 'cmd_rebuild', 'cmd_migrate', 'cmd_diff',
+           'cmd_signoff', 'cmd_maintain', 'cmd_score_customers', 'run_demo', 'cmd_demo', 'main', 'console']
 
 # %% ../nbs/61_cli.ipynb #c8cf9920
 def _date_arg(v: str) -> date:
@@ -32,12 +32,19 @@ def _percent(v: str) -> float:
     if not 0 <= r < float("inf"): raise argparse.ArgumentTypeError(f"{v!r} is not a percentage (1 is 1%)")
     return r
 
+def _positive_number(v: str) -> float:
+    try: x = float(v)
+    except ValueError: x = float("nan")
+    if not x > 0 or x == float("inf"): raise argparse.ArgumentTypeError(f"{v!r} is not a positive number")
+    return x
+
 def _positive(v: str) -> int:
     if not v.isdigit() or int(v) < 1: raise argparse.ArgumentTypeError(f"{v!r} is not a positive whole number")
     return int(v)
 
 # the demo: a year of sample days from DEMO_START, ~DEMO_ROWS lines each; the last DEMO_DAILY run as daily runs
 DEMO_START, DEMO_DAYS, DEMO_ROWS, DEMO_DAILY = date(2018, 1, 1), 365, 300, 3
+DEMO_SPEND_SHAPE = 3.0 # customers differ in basket size, so the lifetime-value spend model has something to fit
 
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `ecom-pipeline` and its subcommands."
@@ -65,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42, metavar="S", help="random seed; the same seed writes the same files (default 42)")
     g.add_argument("--customers", type=_positive, default=None, metavar="C", help="customer pool size (default: a quarter of all lines)")
     g.add_argument("--clean", action="store_true", help="no duplicates, corrections or malformed lines")
+    g.add_argument("--spend-shape", type=_positive_number, default=None, metavar="K",
+                   help=f"customers differ in basket size: each one's quantities times a factor drawn from Gamma(K, 1/K), mean 1 "
+                        f"(smaller K: more spread; the demo uses {DEMO_SPEND_SHAPE:g}). Default: all customers alike")
 
     l = sub.add_parser("land", help="split historical export CSVs by order date into day folders",
                        description="Split historical Kaggle exports by order date into ROOT/YYYY/MM/DD/<file name>, keeping every line "
@@ -246,7 +256,8 @@ def _say(msg: str): print(msg, file=sys.stderr, flush=True)
 
 def cmd_generate(a) -> int:
     from ecom_pipeline.sample_data import CLEAN, generate
-    s = generate(a.out, a.start_date, a.days, a.rows_per_day, a.seed, a.customers, CLEAN if a.clean else None, progress=_say)
+    s = generate(a.out, a.start_date, a.days, a.rows_per_day, a.seed, a.customers, CLEAN if a.clean else None, progress=_say,
+                 spend_shape=a.spend_shape)
     print(s)
     return 0
 
@@ -432,7 +443,7 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
     t0 = time.time()
     cfg = PipelineConfig(source_root=f"{home}/landing/raw/ecommerce_sales", warehouse=f"{home}/warehouse")
     _say(f"1/4 generating {days} days x ~{rows_per_day:,} lines into {cfg.source_root}/")
-    print(generate(cfg.source_root, DEMO_START, days, rows_per_day, seed))
+    print(generate(cfg.source_root, DEMO_START, days, rows_per_day, seed, spend_shape=DEMO_SPEND_SHAPE))
     _say("2/4 starting Spark with Delta Lake (the first start resolves the Delta jars from Maven Central)")
     spark = get_spark(cfg.warehouse, master=master)
     _say(f"    Spark {spark.version} ready after {time.time() - t0:.0f}s")

@@ -63,10 +63,15 @@ def _fmt_row(d: date, secs: int, cid: int|str, cat: str, prod: str, price: int, 
     return [f"{d.month}/{d.day}/{d.year}", f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}", aging, str(cid), gender,
             device, login, cat, prod, str(price), str(qty), disc, profit, ship, prio, pay]
 
+def _spend_factor(cid: int, shape: float) -> float:
+    "A customer's basket-size factor, drawn once per customer from Gamma(shape, 1/shape) (mean 1), from its own random stream."
+    return random.Random(cid * 104729 + 1).gammavariate(shape, 1 / shape)
+
 def _csv_line(fields: list) -> str:
     return ",".join(f'"{f}"' if ("," in f or '"' in f) and not f.startswith('"') else f for f in fields)
 
-def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messiness, start: date) -> list[list]:
+def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messiness, start: date,
+                spend_shape: float|None=None) -> list[list]:
     "The day's clean order lines (as field lists), grouped in orders of 1 to 3 lines."
     cats, cw = list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values())
     rows = []
@@ -80,6 +85,7 @@ def _base_lines(d: date, n: int, customers: int, rng: random.Random, m: Messines
         for prod, base in rng.sample(PRODUCTS[cat], k=n_lines):
             price = max(1, round(base * rng.uniform(0.9, 1.1)))
             qty = rng.choice((1, 1, 1, 2, 2, 3, 4, 5))
+            if spend_shape: qty = max(1, round(qty * _spend_factor(cid, spend_shape))) # the day's stream is untouched
             disc = "" if rng.random() < m.missing_discount_rate else rng.choice(("0.1", "0.2", "0.2", "0.3", "0.4", "0.5"))
             profit = round(price * qty * rng.uniform(0.1, 0.5), 1)
             rows.append(_fmt_row(od, secs, cid, cat, prod, price, qty, disc, str(rng.randint(1, 10)),
@@ -143,6 +149,7 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
              client=None, # boto3 S3 client for s3:// roots
              progress=None, # callable(str) for a progress line per day
              reference: bool=True, # also write matching `reference/promotions.csv` and `reference/fx_rates.csv`
+             spend_shape: float|None=None, # customers differ in basket size: each one's quantities times a factor ~ Gamma(shape, 1/shape), mean 1 (smaller: more spread); None: all alike
             ) -> GenerateSummary:
     "Write `days` daily exports in the Kaggle 'E-commerce Dataset' format under `out/YYYY/MM/DD/`."
     t0, start = time.time(), parse_run_date(start_date)
@@ -155,7 +162,7 @@ def generate(out: str, # landing root: local folder or s3://bucket/prefix
         d = start + timedelta(days=i)
         rng = random.Random(f"{seed}:{d.isoformat()}")
         n = max(1, round(rows_per_day * (WEEKDAY_FACTOR[d.weekday()] if seasonality else 1)))
-        base = _base_lines(d, n, customers, rng, m, start)
+        base = _base_lines(d, n, customers, rng, m, start, spend_shape)
         lines = [_csv_line(f) for f in base]
         n_dup, n_fix, n_bad = (int(n * r + rng.random()) for r in (m.duplicate_rate, m.correction_rate, m.malformed_rate))
         for _ in range(n_bad):
