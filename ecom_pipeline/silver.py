@@ -12,10 +12,10 @@ from .sources import FIELDS, SourceDialect, KAGGLE_ECOMMERCE, bronze_name, bronz
 from .bronze import is_blank_line
 
 # %% auto #0
-__all__ = ['SILVER_COLUMNS', 'VERSION_ORDER', 'parse_date', 'parse_time', 'parse_whole_number', 'parse_money', 'parse_rate',
-           'clean_id', 'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label', 'hash_key', 'product_key',
-           'clean_orders', 'mark_versions', 'dedupe_lines', 'create_silver', 'month_predicate', 'landed_lines',
-           'merge_silver']
+__all__ = ['SILVER_COLUMNS', 'CLEANED_SRC_FIELDS', 'VERSION_ORDER', 'parse_date', 'parse_time', 'parse_whole_number',
+           'parse_money', 'parse_rate', 'clean_id', 'order_headers', 'is_blank', 'stage_orders', 'standardize', 'label',
+           'hash_key', 'product_key', 'clean_orders', 'mark_versions', 'dedupe_lines', 'create_silver',
+           'month_predicate', 'landed_lines', 'merge_silver']
 
 # %% ../nbs/20_silver.ipynb #ff3290cc
 def parse_date(c: Column, formats=KAGGLE_ECOMMERCE.date_formats) -> Column:
@@ -155,6 +155,8 @@ SILVER_COLUMNS = [
 def product_key(source_system: Column, product_name: Column) -> Column:
     "The key of a product in `processed.products`: its source system and name."
     return hash_key(source_system, product_name)
+
+CLEANED_SRC_FIELDS = ("gender", "device_type", "login_type", "order_priority", "country") # the raw strings `clean_orders` reads
 
 def clean_orders(valid: DataFrame) -> DataFrame:
     "Valid staged rows as silver rows: one row per order line (before deduplication)."

@@ -16,6 +16,7 @@ from .sources import DIALECTS, KAGGLE_ECOMMERCE, bronze_source_columns
 from .bronze import bronze_days, latest_file_versions
 from .quality import ORDER_RULES, check_rules, split_valid, to_etl_errors, write_etl_errors
 from .silver import clean_orders, dedupe_lines, is_blank, landed_lines, mark_versions, merge_silver, month_predicate, stage_orders
+from .silver import CLEANED_SRC_FIELDS
 from .reference import with_fx_rates, with_promotions
 from .dimensions import customer_versions, refresh_customers, refresh_products, with_customer_keys
 from .bronze_stage import AccountingError
@@ -110,15 +111,17 @@ def build_silver(spark: SparkSession, cfg: PipelineConfig,
     dialects = dialects_of(sources) if sources is not None else day_sources(spark, t, days)
     checked = checked_lines(spark, cfg, days, dialects).where(~F.col("_blank")) # blank lines: counted at ingestion, not order lines
     # each valid line's latest version, overall and within its landing day: one sort, in the scratch table's single pass
-    checked = mark_versions(checked, among=F.size("_errors") == 0, ingested_at="ingested_at")
+    marked = lambda df: mark_versions(df, among=F.size("_errors") == 0, ingested_at="ingested_at")
     if lines_hint is not None and lines_hint < SCRATCH_MIN_LINES: # small: computing again costs less than a table
-        return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, checked, log)
+        return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, marked(checked), log)
     # the checked lines are computed once, into a scratch table every later step reads (a MERGE would compute its source again,
-    # and Databricks' shared and serverless compute allow no cache): narrow, with the raw line kept only where it is quarantined
+    # and Databricks' shared and serverless compute allow no cache): narrow before the sort, with the raw line kept only where
+    # it is quarantined, and of the raw strings in `src` only those silver still reads (the rules' reasons are in `_errors`)
     scratch = t.name("logs", f"scratch_checked_{uuid.uuid4().hex[:12]}")
     narrow = (checked.drop(*[c for c in bronze_source_columns() + ["_rescued_data"] if c in checked.columns])
-              .withColumn("raw_record", F.when(F.size("_errors") > 0, F.col("raw_record"))))
-    retry(lambda: narrow.write.format("delta").mode("overwrite").saveAsTable(scratch), "the run's checked lines")
+              .withColumn("raw_record", F.when(F.size("_errors") > 0, F.col("raw_record")))
+              .withColumn("src", F.struct(*[F.col("src")[f].alias(f) for f in CLEANED_SRC_FIELDS])))
+    retry(lambda: marked(narrow).write.format("delta").mode("overwrite").saveAsTable(scratch), "the run's checked lines")
     try: return _build_silver(spark, cfg, runs, logged_at, reprice, dialects, spark.table(scratch), log)
     finally: spark.sql(f"DROP TABLE IF EXISTS {scratch}")
 
