@@ -20,23 +20,18 @@ def _date_arg(v: str) -> date:
     try: return parse_run_date(v)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
-def _rate(v: str) -> float:
-    try: r = float(v)
-    except ValueError: r = -1.0
-    if not 0 <= r <= 1: raise argparse.ArgumentTypeError(f"{v!r} is not a share between 0 and 1 (0.05 is 5%)")
-    return r
+def _number(ok, what: str):
+    "An argparse type: a number for which `ok` holds (never for text or NaN), else the error `'v' is not <what>`."
+    def parse(v: str) -> float:
+        try: x = float(v)
+        except ValueError: x = float("nan")
+        if not ok(x): raise argparse.ArgumentTypeError(f"{v!r} is not {what}")
+        return x
+    return parse
 
-def _percent(v: str) -> float:
-    try: r = float(v)
-    except ValueError: r = -1.0
-    if not 0 <= r < float("inf"): raise argparse.ArgumentTypeError(f"{v!r} is not a percentage (1 is 1%)")
-    return r
-
-def _positive_number(v: str) -> float:
-    try: x = float(v)
-    except ValueError: x = float("nan")
-    if not x > 0 or x == float("inf"): raise argparse.ArgumentTypeError(f"{v!r} is not a positive number")
-    return x
+_rate = _number(lambda x: 0 <= x <= 1, "a share between 0 and 1 (0.05 is 5%)")
+_percent = _number(lambda x: 0 <= x < float("inf"), "a percentage (1 is 1%)")
+_positive_number = _number(lambda x: 0 < x < float("inf"), "a positive number")
 
 def _positive(v: str) -> int:
     if not v.isdigit() or int(v) < 1: raise argparse.ArgumentTypeError(f"{v!r} is not a positive whole number")
