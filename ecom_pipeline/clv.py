@@ -318,7 +318,7 @@ def score_customers(spark: SparkSession, tables: Tables,
     sdf = sdf.select("source_system", "customer_id", *[F.round(c, 2).cast(t).alias(c) if c == "predicted_clv_12m" else F.col(c).cast(t).alias(c)
                                                        for c, t in CLV_SCORE_COLUMNS])
     merge_into(spark, tables.customer_lifetime_value, sdf, "t.source_system = s.source_system AND t.customer_id = s.customer_id",
-               columns=[c for c, _ in CLV_SCORE_COLUMNS], insert=False)
+               columns=[c for c, _ in CLV_SCORE_COLUMNS], insert=False, reread_source=True)
     if len(parts) == 1: return dataclasses.replace(next(iter(parts.values())), seconds=time.monotonic() - started)
     methods = {p.method for p in parts.values()}
     return ScoreSummary(as_of, len(out), sum(p.repeat_customers for p in parts.values()), methods.pop() if len(methods) == 1 else "per source",

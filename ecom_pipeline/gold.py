@@ -244,7 +244,8 @@ def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, custome
         gone = touched.join(clv, keys, "left_anti").collect() # a few customers of a re-sent export
         if gone:
             merge_into(spark, tables.customer_lifetime_value, spark.createDataFrame(gone, "source_system string, customer_id string"),
-                       "t.source_system = s.source_system AND t.customer_id = s.customer_id", update=False, insert=False, delete=True)
+                       "t.source_system = s.source_system AND t.customer_id = s.customer_id", update=False, insert=False, delete=True,
+                       reread_source=True)
 
 def refresh_promotion_performance(spark: SparkSession, tables: Tables, dates: list[date], rebuild: bool=False, currency: str="USD"):
     "Recompute `promotion_performance` for the promotions whose window (4 weeks before it to its end) holds one of `dates`; all when `rebuild`."

@@ -256,7 +256,7 @@ def record_runs(spark: SparkSession, tables: Tables, summaries: list, finished_a
     "Append the runs' rows to `logs.pipeline_runs` (`new`), or update them (one MERGE)."
     rows = spark.createDataFrame([s.run_row(finished_at) for s in summaries], ddl(PIPELINE_RUNS_COLUMNS))
     if new: rows.write.format("delta").mode("append").saveAsTable(tables.name("logs", "pipeline_runs"))
-    else: merge_into(spark, tables.name("logs", "pipeline_runs"), rows, "t.run_id = s.run_id")
+    else: merge_into(spark, tables.name("logs", "pipeline_runs"), rows, "t.run_id = s.run_id", reread_source=True)
 
 def record_run(spark: SparkSession, tables: Tables, summary: RunSummary, finished_at: datetime|None=None, new: bool=False):
     "Append the run's row to `logs.pipeline_runs` (`new`), or update it."
@@ -310,7 +310,7 @@ def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run 
         rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, dead.get(d)) for d in days]
         merge_into(spark, t, spark.createDataFrame(rows, ddl(RUN_CLAIMS_COLUMNS + [("_dead_run", "string")])), "t.run_date = s.run_date",
                    update_when="t.run_id IS NULL OR t.expires_at < s.claimed_at OR t.run_id = s._dead_run",
-                   columns=[c for c, _ in RUN_CLAIMS_COLUMNS])
+                   columns=[c for c, _ in RUN_CLAIMS_COLUMNS], reread_source=True)
         return spark.table(t).where(F.col("run_date").isin(days)).collect()
     def attempt():
         held = take({})
@@ -345,7 +345,8 @@ def renew_claims(spark: SparkSession, cfg: PipelineConfig, runs: dict, now: date
     rows = spark.createDataFrame([(d, r, now + timedelta(hours=cfg.claim_hours)) for d, r in sorted(runs.items())],
                                  "run_date date, run_id string, expires_at timestamp")
     n = retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), rows, "t.run_date = s.run_date AND t.run_id = s.run_id",
-                                       insert=False, columns=["expires_at"]).first()["num_updated_rows"], "logs.run_claims", cfg.write_retries, log)
+                                       insert=False, columns=["expires_at"], reread_source=True).first()["num_updated_rows"],
+                         "logs.run_claims", cfg.write_retries, log)
     if n != len(runs):
         raise ClaimLostError(f"a run of {', '.join(map(str, sorted(runs)))} no longer holds its claim (it expired and another run "
                              f"took it): this stage wrote nothing; raise ECOM_CLAIM_HOURS (now {cfg.claim_hours}) if runs take that long")
@@ -358,7 +359,7 @@ def release_claims(spark: SparkSession, cfg: PipelineConfig, runs: dict, log=pri
     "Give the dates back (each only if its run still holds it)."
     rows = spark.createDataFrame([(d, r, None) for d, r in sorted(runs.items())], "run_date date, _holder string, run_id string")
     retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), rows, "t.run_date = s.run_date AND t.run_id = s._holder",
-                                   insert=False, columns=["run_id"]), "logs.run_claims", cfg.write_retries, log)
+                                   insert=False, columns=["run_id"], reread_source=True), "logs.run_claims", cfg.write_retries, log)
 
 def release_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, log=print):
     "Give the date back (only if this run still holds it)."

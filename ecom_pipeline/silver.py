@@ -222,11 +222,13 @@ def landed_lines(spark: SparkSession, t: Tables, landing_days: list, order_dates
 
 _VERSION = "struct(" + ", ".join(f"{{a}}.{c}" for c in VERSION_ORDER) + ")"
 
-def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: list[tuple[int, int]]):
+def merge_silver(spark: SparkSession, tables: Tables, lines: DataFrame, months: list[tuple[int, int]],
+                 reread_source: bool=False, # `lines` come from a table only this run writes: read twice, not copied (`merge_into`)
+                ):
     "MERGE deduplicated order lines into silver: insert new keys, update keys only with a later version. Returns Delta's metrics."
     cond = f"t.order_line_key = s.order_line_key AND {month_predicate(months)}"
     newer = f"{_VERSION.format(a='s')} > {_VERSION.format(a='t')}"
     # a row merged before reference data or dimensions existed takes the same version again: a forced rerun fills them in
     older = ("t.currency IS NULL OR t.product_key IS NULL OR t.is_return IS NULL OR t.fx_rate_to_usd IS NULL "
              "OR (t.customer_key IS NULL AND s.customer_key IS NOT NULL)")
-    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR {older}")
+    return merge_into(spark, tables.orders_cleaned, lines, cond, update_when=f"{newer} OR {older}", reread_source=reread_source)

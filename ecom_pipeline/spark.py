@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
-import fcntl, os, random, re, shutil, subprocess, sys, tempfile, time
+import atexit, fcntl, os, random, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 from pyspark.sql import SparkSession
@@ -140,7 +140,7 @@ def log4j2_file() -> Path:
     return p
 
 # %% ../nbs/01_spark.ipynb #82b9c2d8
-def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: a temp folder
+def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: a temp folder, deleted when the process exits
                      shuffle_partitions: int=4, # spark.sql.shuffle.partitions
                      ui: bool=False, # Spark UI on port 4040
                      driver_memory: str|None=None, # spark.driver.memory, e.g. "4g"
@@ -177,8 +177,10 @@ def local_spark_conf(warehouse: str|None=None, # warehouse folder; None: a temp 
     if extra: java_opts += f" {extra}" # last: an option here wins over the defaults above
     # the catalog is in memory (no Derby metastore, which lets one process at a time open it): `get_spark` registers the
     # table folders it finds in the warehouse, so many processes share one warehouse
-    conf.update({"spark.sql.warehouse.dir": str(Path(warehouse).resolve()) if warehouse else tempfile.mkdtemp(prefix="ecom_pipeline_wh_"),
-                 "spark.sql.catalogImplementation": "in-memory"})
+    if not warehouse: # a session without a lakehouse (the notebooks' examples): its tables go with the process
+        warehouse = tempfile.mkdtemp(prefix="ecom_pipeline_wh_")
+        atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
+    conf.update({"spark.sql.warehouse.dir": str(Path(warehouse).resolve()), "spark.sql.catalogImplementation": "in-memory"})
     conf["spark.driver.extraJavaOptions"] = java_opts
     conf["spark.executor.extraJavaOptions"] = java_opts
     return conf
@@ -331,11 +333,20 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
                update: bool=True, insert: bool=True,
                delete: bool=False, # delete the matched rows (with update=False)
                columns: list[str]|None=None, # update and insert only these columns (the others keep their value, or null); None: all
+               reread_source: bool=False, # True: Delta reads the source twice instead of copying it first (see below)
               ):
     "MERGE `source` into `target` (aliases `t` and `s`); returns the one-row metrics DataFrame."
     import uuid
     view = f"ecom_merge_src_{uuid.uuid4().hex[:12]}"
     source.createOrReplaceTempView(view)
+    # Delta copies a source that is not a plain table scan (a join, a window, rows from Python) to local disk before it reads it
+    # twice (to find the matched files, then to write), so both reads see the same rows. A source whose rows cannot change under
+    # the MERGE can be read twice instead: rows from Python (a copy costs a job and is no safer), or a scan of a table only this
+    # run writes with deterministic joins (the first read needs only the join keys).
+    conf, saved = "spark.databricks.delta.merge.materializeSource", None
+    if reread_source:
+        try: saved = spark.conf.get(conf, "auto"); spark.conf.set(conf, "none")
+        except Exception: saved = None # a compute that does not let a session set it: Delta's default
     sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns) if columns else "*"
     values = f"({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})" if columns else "*"
     try:
@@ -347,6 +358,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:
         spark.catalog.dropTempView(view)
+        if saved is not None: spark.conf.set(conf, saved)
 
 # %% ../nbs/01_spark.ipynb #34c27877
 class WriteConflictError(RuntimeError): pass

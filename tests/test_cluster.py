@@ -95,7 +95,7 @@ def connect_server(tmp_path_factory):
     import pyspark
     from ecom_pipeline.spark import delta_jars, local_spark_conf
     logs, port = tmp_path_factory.mktemp("connect"), free_port()
-    conf = {**local_spark_conf(None, shuffle_partitions=4), "spark.jars": ",".join(delta_jars()),
+    conf = {**local_spark_conf(str(logs/"warehouse"), shuffle_partitions=4), "spark.jars": ",".join(delta_jars()),
             "spark.connect.grpc.binding.port": str(port), "spark.connect.grpc.binding.address": "127.0.0.1"}
     cmd = [str(Path(pyspark.__file__).parent/"bin"/"spark-submit"), "--master", "local[2]",
            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
