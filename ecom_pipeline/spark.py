@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
-import atexit, fcntl, os, random, re, shutil, subprocess, sys, tempfile, time
-from contextlib import contextmanager
+import atexit, fcntl, os, random, re, shutil, subprocess, sys, tempfile, threading, time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from pyspark.sql import SparkSession
 from .config import check_identifier, on_databricks
@@ -328,6 +328,27 @@ def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str,
     return [c for c, _ in missing]
 
 # %% ../nbs/01_spark.ipynb #6ba02275
+_REREAD_LOCK, _REREAD_DEPTH = threading.Lock(), {} # per session: MERGEs now reading their source twice, and the setting before
+
+@contextmanager
+def _source_read_twice(spark: SparkSession):
+    """Delta's `merge.materializeSource` is `none` while this runs. Threads of one session share the setting: the first sets
+    it and the last restores it, and another thread's MERGE meanwhile reads its source twice too (every source here allows
+    it: its Delta scans are pinned to a version and its join keys are deterministic)."""
+    conf, key = "spark.databricks.delta.merge.materializeSource", id(spark)
+    with _REREAD_LOCK:
+        n, saved = _REREAD_DEPTH.get(key, (0, None))
+        if n == 0:
+            try: saved = spark.conf.get(conf, "auto"); spark.conf.set(conf, "none")
+            except Exception: saved = None # a compute that does not let a session set it: Delta's default
+        _REREAD_DEPTH[key] = (n + 1, saved)
+    try: yield
+    finally:
+        with _REREAD_LOCK:
+            n, saved = _REREAD_DEPTH.pop(key)
+            if n > 1: _REREAD_DEPTH[key] = (n - 1, saved)
+            elif saved is not None: spark.conf.set(conf, saved)
+
 def merge_into(spark: SparkSession, target: str, source, on: str, # target table, source DataFrame, join condition on `t` and `s`
                update_when: str|None=None, # extra condition for updating a matched row; None: always
                update: bool=True, insert: bool=True,
@@ -342,11 +363,7 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
     # Delta copies a source that is not a plain table scan (a join, a window, rows from Python) to local disk before it reads it
     # twice (to find the matched files, then to write), so both reads see the same rows. A source whose rows cannot change under
     # the MERGE can be read twice instead: rows from Python (a copy costs a job and is no safer), or a scan of a table only this
-    # run writes with deterministic joins (the first read needs only the join keys).
-    conf, saved = "spark.databricks.delta.merge.materializeSource", None
-    if reread_source:
-        try: saved = spark.conf.get(conf, "auto"); spark.conf.set(conf, "none")
-        except Exception: saved = None # a compute that does not let a session set it: Delta's default
+    # run writes with deterministic joins (the first read needs only the join keys): `_source_read_twice`.
     sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns) if columns else "*"
     values = f"({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})" if columns else "*"
     try:
@@ -354,11 +371,10 @@ def merge_into(spark: SparkSession, target: str, source, on: str, # target table
         if update: sql += f" WHEN MATCHED{f' AND ({update_when})' if update_when else ''} THEN UPDATE SET {sets}"
         if delete: sql += " WHEN MATCHED THEN DELETE"
         if insert: sql += f" WHEN NOT MATCHED THEN INSERT {values}"
-        metrics = spark.sql(sql)
+        with _source_read_twice(spark) if reread_source else nullcontext(): metrics = spark.sql(sql) # a command: runs here
         return spark.createDataFrame(metrics.collect(), metrics.schema) # materialized before the view goes away
     finally:
         spark.catalog.dropTempView(view)
-        if saved is not None: spark.conf.set(conf, saved)
 
 # %% ../nbs/01_spark.ipynb #34c27877
 class WriteConflictError(RuntimeError): pass
