@@ -13,8 +13,8 @@ from .config import check_identifier, on_databricks
 # %% auto #0
 __all__ = ['INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars',
            'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'is_local_session',
-           'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for', 'ddl',
-           'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict',
+           'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for', 'computed_once',
+           'ddl', 'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict',
            'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
@@ -303,6 +303,12 @@ def execution_for(spark: SparkSession,
         for k, v in before.items():
             if v is None: spark.conf.unset(k)
             else: spark.conf.set(k, v)
+
+def computed_once(spark: SparkSession, df):
+    """`df` computed now, once, and kept by this session's executors (memory, then disk) for the queries that read it
+    next, which then plan and scan only that; on Databricks and Spark Connect, `df` itself, which each query computes
+    again (shared and serverless compute allow no cache or checkpoint). For small data that many queries read."""
+    return df.localCheckpoint(eager=True) if is_local_session(spark) else df
 
 # %% ../nbs/01_spark.ipynb #923a0ce8
 def ddl(columns: list[tuple[str, str]]) -> str:

@@ -5,7 +5,9 @@ import pytest, requests
 from conftest import free_port
 from test_rules_and_corrections import cfg_for, line, write
 from ecom_pipeline.alerts import AlertConfig
+from pyspark.sql import functions as F
 from ecom_pipeline.pipeline import NoDataError, QuarantineRateExceeded, run_daily
+from ecom_pipeline.quality import ORDER_RULES
 from ecom_pipeline.sample_data import CLEAN, generate
 from ecom_pipeline.spark import WriteConflictError
 
@@ -72,6 +74,11 @@ def test_no_data_warns_by_default_and_fails_when_asked(spark, clean_lakehouse, t
     assert (s.status, s.no_data) == ("succeeded", True)
     assert s.warnings == [f"no data arrived: {tmp_path}/2018/02/06/ is missing or holds no CSV file (only _SUCCESS)"]
     assert [m["Subject"] for _, m in inbox.messages] == ["[ecom_pipeline] 2018-02-06 WARNING: no data arrived"]
+    # nothing to read, nothing lost from the records: one quality row per rule, each with no line checked or failed
+    t = cfg_for(tmp_path, spark).tables
+    dq = spark.table(t.name("logs", "data_quality_results")).where(F.col("run_id") == s.run_id).collect()
+    assert sorted((r.rule, r.rows_checked, r.rows_failed) for r in dq) == sorted((r.name, 0, 0) for r in ORDER_RULES)
+    assert spark.table(t.orders_cleaned).count() == 0 and s.bronze_rows == 0 and s.order_dates == []
     with pytest.raises(NoDataError, match="2018/02/07/ is missing"):
         run_daily(spark, cfg_for(tmp_path, spark, on_no_data="fail"), "2018-02-07", log=lambda m: None, alerts=alerts)
     assert [m["Subject"] for _, m in inbox.messages][1:] == ["[ecom_pipeline] 2018-02-07 FAILED: no data arrived"]
