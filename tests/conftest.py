@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Delta SparkSession for the whole run, a moto S3 server on 127.0.0.1, the Kaggle samples."""
+"""Shared fixtures: one local Delta SparkSession per pytest process (make test runs two, pytest-xdist), a moto S3 server on
+127.0.0.1, the Kaggle samples."""
 import os, socket
 from pathlib import Path
 import pytest
@@ -16,7 +17,7 @@ def warehouse(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(warehouse):
-    "One SparkSession for the suite: local[2], 2 shuffle partitions, UI off, UTC, tables in a temporary warehouse."
+    "One SparkSession for the tests of this process: local[2], 2 shuffle partitions, UI off, UTC, tables in a temporary warehouse."
     from ecom_pipeline.spark import get_spark
     s = get_spark(str(warehouse), master="local[2]", shuffle_partitions=2, ui=False)
     yield s
