@@ -92,8 +92,9 @@ nbtest: setup
 
 # pytest in PYTEST_WORKERS processes (pytest-xdist), each with its own Spark session and temporary warehouse; a test file
 # stays in one process (--dist loadfile), so its module-scoped lakehouse is built once. On 2 cores two processes took
-# make test's pytest from about 785 s to 616 s and make slow-test from 1,790 s to 1,470 s: one Spark session leaves a core
-# idle while its driver plans. PYTEST_WORKERS=0 runs in this process, one test after the other.
+# make test's pytest from 754 s to 630 s and make slow-test from about 1,790 s to 1,471 s (bench/README.md, session 26):
+# one Spark session leaves part of a core idle while its driver plans. PYTEST_WORKERS=0 runs in this process, one test
+# after the other.
 PYTEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
