@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import INTERPRETED_CONF, create_table, ddl, is_local_session, merge_into
+from .spark import create_table, ddl, merge_into, runs_interpreted
 from .reference import fx_calendar
 from .silver import landed_lines, month_predicate
 
@@ -83,9 +83,8 @@ def _daily_sales(lines: DataFrame, *keys: str) -> DataFrame:
     counts = lambda orders, buyers: [F.countDistinct(orders).alias("orders"), F.countDistinct(F.when(F.col("is_promo"), orders)).alias("promo_orders"),
                                      F.countDistinct(buyers).alias("customers")]
     # a small run (interpreted, `execution_for`) counts in the rollup itself: the joins below cost a warm 10-line day's gold 0.9 s.
-    # Databricks and Spark Connect always take the joins (serverless compute may refuse to read these settings)
-    spark = lines.sparkSession
-    small = is_local_session(spark) and all(spark.conf.get(c, None) == v for c, v in INTERPRETED_CONF.items())
+    # Databricks and Spark Connect always take the joins (`runs_interpreted`)
+    small = runs_interpreted(lines.sparkSession)
     g = (lines.rollup(*k, "product_category")
          .agg(*[F.grouping(x).alias(f"_g_{x}") for x in k], F.grouping("product_category").cast("int").alias("_all"),
               F.coalesce(F.sum(p("quantity")), F.lit(0)).alias("units"), money_sum(p("_gross")).alias("gross_revenue"),

@@ -13,9 +13,9 @@ from .config import check_identifier, on_databricks
 # %% auto #0
 __all__ = ['INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars',
            'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'is_local_session',
-           'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for', 'computed_once',
-           'ddl', 'create_table', 'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict',
-           'retry_write']
+           'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for',
+           'runs_interpreted', 'computed_once', 'ddl', 'create_table', 'add_missing_columns', 'merge_into',
+           'WriteConflictError', 'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -303,6 +303,11 @@ def execution_for(spark: SparkSession,
         for k, v in before.items():
             if v is None: spark.conf.unset(k)
             else: spark.conf.set(k, v)
+
+def runs_interpreted(spark: SparkSession) -> bool:
+    """Whether queries run interpreted now (inside `execution_for` a small block): a local session with `INTERPRETED_CONF` set.
+    False on Databricks and Spark Connect, whose serverless compute may refuse to read these settings."""
+    return is_local_session(spark) and all(spark.conf.get(k, None) == v for k, v in INTERPRETED_CONF.items())
 
 def computed_once(spark: SparkSession, df):
     """`df` computed now, once, and kept by this session's executors (memory, then disk) for the queries that read it
