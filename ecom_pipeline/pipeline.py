@@ -15,9 +15,9 @@ from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
 from .spark import add_missing_columns, create_table, ddl, execution_for, is_local_session, merge_into, retry_write
 from .landing import day_folder, open_store
 from .sources import KAGGLE_ECOMMERCE
-from .bronze import bronze_columns, create_bronze
+from .bronze import BRONZE_STATS_COLUMNS, bronze_columns, create_bronze
 from .quality import ORDER_RULES, create_etl_errors
-from .silver import SILVER_COLUMNS, create_silver
+from .silver import SILVER_COLUMNS, SILVER_STATS_COLUMNS, create_silver
 from .gold import (CLV_COLUMNS, CLV_SCORE_COLUMNS, SALES_BY_CURRENCY_COLUMNS, SALES_METRICS_COLUMNS, build_gold, create_gold,
                    mixed_currency_gold)
 from .reference import create_reference, refresh_seeds
@@ -92,6 +92,12 @@ def migrate(spark: SparkSession, tables: Tables, log=print) -> list[str]:
         if added: # before the flag, the total row was the one named ALL
             spark.sql(f"UPDATE {name} SET is_all_categories = (product_category = 'ALL') WHERE is_all_categories IS NULL")
             done.append(f"{name}: added {', '.join(added)}")
+    # file statistics on the columns runs filter on (`create_bronze`, `create_silver`): for the files written from now on
+    for name, cols in ((tables.order_transactions, BRONZE_STATS_COLUMNS), (tables.orders_cleaned, SILVER_STATS_COLUMNS)):
+        stats = ",".join(cols)
+        if {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}.get("delta.dataSkippingStatsColumns") != stats:
+            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('delta.dataSkippingStatsColumns' = '{stats}')")
+            done.append(f"{name}: file statistics on {', '.join(cols)} for new files")
     for d in done: log(f"  {d}")
     return done
 

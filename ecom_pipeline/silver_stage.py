@@ -100,8 +100,10 @@ SCRATCH_MIN_LINES = 100_000 # from this many lines on, the checked lines are wri
 def scratch_table(spark: SparkSession, t: Tables, df: DataFrame, what: str, retry):
     "Write `df` once into a table of this run (`logs.scratch_<what>_<id>`), yield a scan of it, and drop it after."
     name = t.name("logs", f"scratch_{what}_{uuid.uuid4().hex[:12]}")
+    # no column statistics: every read of the table scans all of it
+    write = lambda: df.write.format("delta").mode("overwrite").option("delta.dataSkippingNumIndexedCols", "0").saveAsTable(name)
     try:
-        retry(lambda: df.write.format("delta").mode("overwrite").saveAsTable(name), f"the run's {what.replace('_', ' ')}")
+        retry(write, f"the run's {what.replace('_', ' ')}")
         yield spark.table(name)
     finally: spark.sql(f"DROP TABLE IF EXISTS {name}")
 

@@ -157,8 +157,10 @@ def test_a_rebuild_leaves_the_live_tables_alone_while_a_run_goes_on(three_ways, 
     _check_quiet(spark, t, v) # nothing held, bronze as read: the swap may go on
 
 def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
-    "A lakehouse of an earlier release: a run table without `run_state`, gold without `is_all_categories` (its total row named ALL)."
+    """A lakehouse of an earlier release: a run table without `run_state`, gold without `is_all_categories` (its total row
+    named ALL), bronze with Delta's default file statistics."""
     from decimal import Decimal
+    from ecom_pipeline.bronze import bronze_columns
     from ecom_pipeline.gold import SALES_METRICS_COLUMNS
     from ecom_pipeline.pipeline import PIPELINE_RUNS_COLUMNS, migrate
     from ecom_pipeline.spark import create_table, ddl
@@ -167,10 +169,14 @@ def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
     create_table(spark, t.name("logs", "pipeline_runs"), [c for c in PIPELINE_RUNS_COLUMNS if c[0] != "run_state"])
     old = [c for c in SALES_METRICS_COLUMNS if c[0] != "is_all_categories"]
     create_table(spark, t.sales_metrics, old)
+    create_table(spark, t.order_transactions, bronze_columns(), partitioned_by=("landing_year", "landing_month"))
     row = lambda cat, net: (date(2018, 1, 1), cat, "USD") + (None,) * 5 + (Decimal(net),) + (None,) * 6
     spark.createDataFrame([row("ALL", "30.00"), row("Fashion", "30.00")], ddl(old)).write.format("delta").mode("append").saveAsTable(t.sales_metrics)
     done = migrate(spark, t, log=lambda m: None)
     assert any("pipeline_runs: added run_state" in d for d in done) and any("sales_metrics: added is_all_categories" in d for d in done)
     assert "run_state" in spark.table(t.name("logs", "pipeline_runs")).columns
     assert {r.product_category: r.is_all_categories for r in spark.table(t.sales_metrics).collect()} == {"ALL": True, "Fashion": False}
+    assert any("order_transactions: file statistics on landing_date, source_system, source_file, ingested_at" in d for d in done)
+    props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {t.order_transactions}").collect()}
+    assert props["delta.dataSkippingStatsColumns"] == "landing_date,source_system,source_file,ingested_at"
     assert migrate(spark, t, log=lambda m: None) == [] # nothing left to do

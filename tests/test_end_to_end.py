@@ -1,7 +1,9 @@
 """Generated days land on a real S3 endpoint (moto) and reach gold: the first by the daily run, the other three as one
 catch-up over S3 (that both ways leave the same state is `test_catchup.py`'s), compared with plain-Python totals."""
+import json
 from datetime import date, timedelta
 from collections import Counter, defaultdict
+from pathlib import Path
 import oracle
 import pandas as pd
 from conftest import run_quiet
@@ -20,6 +22,12 @@ def _oracle_from_s3(client, bucket, prefix, days):
             data = client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
             lines += oracle.read_file(f"s3://{bucket}/{o['Key']}", d, data)
     return lines
+
+def _stats_columns(spark, table) -> list[set]:
+    "For each data file of the table (from its Delta log), the columns whose min and max the log keeps."
+    log = Path(spark.sql(f"DESCRIBE DETAIL {table}").first().location.removeprefix("file:"))/"_delta_log"
+    adds = [json.loads(l)["add"] for f in sorted(log.glob("*.json")) for l in open(f) if l.startswith('{"add"')]
+    return [set(json.loads(a["stats"]).get("minValues", {})) for a in adds]
 
 def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehouse, s3):
     client, bucket = s3
@@ -46,6 +54,11 @@ def test_generated_days_through_s3_match_independent_totals(spark, clean_lakehou
     # silver: one row per order line key, latest version
     recs = oracle.latest(lines)
     assert spark.table(t.orders_cleaned).count() == len(recs)
+    # file statistics on the columns runs filter on, not Delta's default of the first 32 columns
+    for table, want in ((t.order_transactions, {"landing_date", "source_system", "source_file", "ingested_at"}),
+                        (t.orders_cleaned, {"order_line_key", "source_system", "order_ts", "order_date", "customer_id", "landing_date"})):
+        files = _stats_columns(spark, table)
+        assert files and all(f <= want for f in files) and set().union(*files) == want, (table, files)
     # gold sales_metrics: every row and every figure
     exp = oracle.sales_metrics(recs.values())
     got = {(r.order_date, r.product_category): r.asDict() for r in spark.table(t.sales_metrics).collect()}
