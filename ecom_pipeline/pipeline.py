@@ -72,7 +72,8 @@ def ensure_tables(spark: SparkSession, tables: Tables):
 
 def migrate(spark: SparkSession, tables: Tables, log=print) -> list[str]:
     """Bring a lakehouse made by an earlier release up to this one (`ecom-pipeline migrate`): add the columns its tables
-    lack, fill those that have a known value; return what was done. Runs do not do this: run it once after an upgrade."""
+    lack, fill those that have a known value, keep file statistics where runs filter (`BRONZE_STATS_COLUMNS`,
+    `SILVER_STATS_COLUMNS`); return what was done. Runs do not do this: run it once after an upgrade."""
     ensure_tables(spark, tables)
     mixed = mixed_currency_gold(spark, tables)
     if mixed: # summed amounts of several currencies: no column to add makes them right
