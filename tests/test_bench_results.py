@@ -47,6 +47,18 @@ def test_a_partial_run_keeps_the_other_sections(results):
     line = bench.provenance_line(res)
     assert "1m on def5678" in line and "overhead, 100k, layout, 5m on abc1234" in line, line
 
+def test_the_5m_over_1m_ratio_needs_both_sizes_measured_on_one_commit(results):
+    res = fresh()
+    bench.carry_forward(res, ["100k", "1m"], quick=False, reps=3) # 5m carried from abc1234, 1m measured on def5678
+    res["throughput"]["1m"] = previous_run()["throughput"]["1m"]
+    bench.ratios(res)
+    assert "scaling_5m_vs_1m" not in res and res["floor_ratio_1m"] == 30.0
+    assert "| **scaling_5m_vs_1m** (lines/s at 5M / at 1M) | not computed: 1m measured on def5678, 5m on abc1234" in bench.summary_table(res)
+    res = fresh()
+    bench.carry_forward(res, ["overhead"], quick=False, reps=3) # both carried from abc1234: 100/700 over 100/150 lines/s
+    bench.ratios(res)
+    assert res["scaling_5m_vs_1m"] == pytest.approx(150 / 700)
+
 def test_a_full_or_quick_run_carries_nothing(results):
     for sections, quick in ((list(bench.SECTIONS), False), (["1m"], True)):
         res = fresh()
