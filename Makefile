@@ -15,7 +15,7 @@ SOURCES := nbs ecom_pipeline README.md dashboards
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
 	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
-	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points, New York time zone, a notebook session open while two daily runs go through, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance; concurrent runs, SMTP and SES alerts, dimensions, a bad reference file (about 25 min, in PYTEST_WORKERS=2 processes)"
+	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points in New York time, a notebook session open while two daily runs go through, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance; concurrent runs, SMTP and SES alerts, dimensions, a bad reference file (about 25 min, in PYTEST_WORKERS=2 processes)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
 	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
@@ -119,7 +119,7 @@ screenshots: setup browser
 test: check-sync lint nbtest pytest
 
 # The longer tests (pytest -m slow): concurrent runs, the SMTP and SES alerts, a changed file; and those that start Spark processes of their own: SIGKILL at four points of a run, then a
-# rerun that must converge; a run with the JVM and OS in America/New_York that must equal a UTC run; the CLI in
+# rerun that must converge, all in America/New_York time, to the tables of a UTC run; the CLI in
 # separate processes finding each other's tables by name while a notebook-like session stays open on the same warehouse;
 # the report notebook under papermill. CI runs it after make test.
 slow-test: setup

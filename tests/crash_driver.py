@@ -4,7 +4,7 @@ usage: python crash_driver.py WAREHOUSE ROOT DATE[,DATE...] POINT [catch-up]
 POINT: during_bronze_write | before_silver | during_merge | during_gold | none
 catch-up: the dates as one catch-up (pipeline.catch_up), not one run each
 """
-import os, signal, sys, threading
+import os, signal, sys, threading, time
 from ecom_pipeline import bronze_stage, gold, silver_stage, pipeline as p
 from ecom_pipeline.config import PipelineConfig
 from ecom_pipeline.spark import get_spark
@@ -26,6 +26,7 @@ if __name__ == "__main__":
     elif point == "during_gold": before(gold, "refresh_customer_lifetime_value", die)              # sales_metrics already replaced
     elif point != "none": sys.exit(f"unknown point {point}")
     spark = get_spark(warehouse, master="local[2]", shuffle_partitions=2, ui=False)
+    print(f"os time zone {'/'.join(time.tzname)}", flush=True) # the test checks that its TZ reached this process
     cfg = PipelineConfig(source_root=root, warehouse=warehouse)
     if sys.argv[5:] == ["catch-up"]:
         for s in p.catch_up(spark, cfg, dates.split(","), log=lambda m: None, max_lines_per_batch=10**9): print(s, flush=True)
