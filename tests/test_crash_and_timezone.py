@@ -1,4 +1,4 @@
-"""Crash safety (SIGKILL at four points, then a rerun converges) and time-zone independence (New York JVM and OS = UTC gold).
+"""Crash safety (SIGKILL at four points, then a rerun converges) and time-zone independence (runs in New York time = UTC gold).
 
 Both compare a warehouse written by child processes with a reference run in this process, reading the child's tables
 by path: silver without run ids and ingestion times, gold, quarantine and the ledger must be equal, value for value.
