@@ -30,13 +30,13 @@ from .bronze_stage import AccountingError # noqa: F401 (raised by a run: importa
 from .silver_stage import QuarantineRateExceeded # noqa: F401 (raised by a run: importable from here too)
 
 # %% auto #0
-__all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'SILVER_BYTES_PER_LINE', 'STAGES',
+__all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'SILVER_BYTES_PER_LINE', 'FINISHED', 'STAGES',
            'DEFAULT_MAX_LINES_PER_BATCH', 'BYTES_PER_LINE', 'REBUILD_SUFFIX', 'all_table_names', 'ensure_tables',
            'migrate', 'RunSummary', 'NoDataError', 'RunInProgressError', 'new_run_id', 'record_runs', 'record_run',
-           'up_to_date', 'record_quality', 'host_boot_id', 'claim_run_dates', 'claim_run_date', 'ClaimLostError',
-           'renew_claims', 'renew_claim', 'release_claims', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun',
-           'run_daily', 'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days', 'RebuildSummary',
-           'RebuildInterrupted', 'create_derived', 'rebuild']
+           'up_to_date', 'record_quality', 'host_boot_id', 'held_claims', 'claim_run_dates', 'claim_run_date',
+           'ClaimLostError', 'renew_claims', 'renew_claim', 'release_claims', 'release_claim', 'StageOrderError',
+           'RunFailed', 'DailyRun', 'run_daily', 'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days',
+           'RebuildSummary', 'RebuildInterrupted', 'create_derived', 'rebuild']
 
 # %% ../nbs/60_pipeline.ipynb #c2b6d45b
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
@@ -312,29 +312,52 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+FINISHED = ("succeeded", "failed") # a run with a `logs.pipeline_runs` row in one of these has ended: its claims are free
+
+def _claims(spark: SparkSession, tables: Tables, days: list|None=None) -> list:
+    """The claims of these dates (all: None), each with `finished` (its run has ended: its final row is in
+    `logs.pipeline_runs`) and `recorded` (its run has a row there at all)."""
+    claims = spark.table(tables.name("logs", "run_claims")).where(F.col("run_id").isNotNull())
+    runs = spark.table(tables.name("logs", "pipeline_runs"))
+    if days is not None: claims, runs = claims.where(F.col("run_date").isin(days)), runs.where(F.col("run_date").isin(days))
+    runs = runs.groupBy("run_id").agg(F.max(F.col("status").isin(*FINISHED)).alias("finished"), F.lit(True).alias("recorded"))
+    return (claims.join(runs, "run_id", "left").fillna(False, ["finished", "recorded"]).orderBy("run_date").collect())
+
+def held_claims(spark: SparkSession, tables: Tables, now: datetime|None=None) -> list:
+    "The claims a run holds now: taken, not expired, and its run not ended (ordered by date)."
+    now = now or _now()
+    return [r for r in _claims(spark, tables) if not r.finished and r.expires_at > now]
+
 def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run date -> the id of the run that claims it
                     now: datetime, log=print,
                     pid: int|None=None, # default: this process; 0 for a run whose stages run in several processes
-                   ):
-    "Take `logs.run_claims` for every date of `runs` (one MERGE), or raise `RunInProgressError` naming a run that holds one (taking none)."
+                   ) -> dict:
+    """Take `logs.run_claims` for every date of `runs` (one MERGE), or raise `RunInProgressError` naming a run that holds
+    one (taking none). A date is free when no run took it, its run has ended (its final `logs.pipeline_runs` row is the
+    release: no commit of its own), its claim expired, or its run's process on this host is gone. A run taken over before
+    it ended and without a row of its own (killed, or its machine lost) gets a `failed` row saying so. Returns those runs:
+    date -> (run id, why)."""
     t, host, pid, boot = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid, host_boot_id()
     days = sorted(runs)
-    def take(dead: dict) -> list:
-        # a dead run's id is a column of the source rows, so no value is written into the MERGE's text
-        rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, dead.get(d)) for d in days]
-        merge_into(spark, t, spark.createDataFrame(rows, ddl(RUN_CLAIMS_COLUMNS + [("_dead_run", "string")])), "t.run_date = s.run_date",
-                   update_when="t.run_id IS NULL OR t.expires_at < s.claimed_at OR t.run_id = s._dead_run",
-                   columns=[c for c, _ in RUN_CLAIMS_COLUMNS], reread_source=True)
-        return spark.table(t).where(F.col("run_date").isin(days)).collect()
+    # a PID is only compared on the same host, boot and PID namespace: elsewhere the number may be another process
+    dead = lambda r: bool(r.host == host and r.host_boot_id == boot and r.pid and r.pid != pid and not _pid_alive(r.pid))
+    dead_days = set()
     def attempt():
-        held = take({})
-        # a PID is only compared on the same host, boot and PID namespace: elsewhere the number may be another process
-        dead = {r.run_date: r.run_id for r in held if r.run_id and r.run_id != runs[r.run_date] and r.host == host
-                and r.host_boot_id == boot and r.pid and r.pid != pid and not _pid_alive(r.pid)}
-        if dead: held = take(dead) # their processes on this host are gone (killed): take the dates over
+        dead_days.clear()
+        before = {r.run_date: r for r in _claims(spark, cfg.tables, days) if r.run_id != runs[r.run_date]}
+        free = {d: r.run_id for d, r in before.items() if r.finished or dead(r)}
+        dead_days.update(d for d, r in before.items() if not r.finished and dead(r))
+        # the free holder's id is a column of the source rows, so no value is written into the MERGE's text
+        rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, free.get(d)) for d in days]
+        m = merge_into(spark, t, spark.createDataFrame(rows, ddl(RUN_CLAIMS_COLUMNS + [("_free_run", "string")])), "t.run_date = s.run_date",
+                       update_when="t.run_id IS NULL OR t.expires_at < s.claimed_at OR t.run_id = s._free_run",
+                       columns=[c for c, _ in RUN_CLAIMS_COLUMNS], reread_source=True).first()
+        # one row per date: every date written means every date taken (else read who holds what)
+        held = ([] if m["num_updated_rows"] + m["num_inserted_rows"] == len(days) else
+                spark.table(t).where(F.col("run_date").isin(days)).collect())
         by = {}
         for r in held: by.setdefault(r.run_date, []).append(r)
-        lost = [d for d in days if len(by.get(d, [])) != 1 or by[d][0].run_id != runs[d]]
+        lost = [d for d in days if len(by.get(d, [])) != 1 or by[d][0].run_id != runs[d]] if held else []
         if lost:
             got = {d: runs[d] for d in days if d not in lost}
             if got: release_claims(spark, cfg, got, log)
@@ -343,9 +366,18 @@ def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run 
                 f"another run of {lost[0]} is in progress: run {h.run_id} on {h.host} (pid {h.pid}) since "
                 f"{h.claimed_at:%Y-%m-%d %H:%M:%S} UTC, claim valid until {h.expires_at:%Y-%m-%d %H:%M} UTC. This run wrote "
                 f"nothing; run the day again when that one has finished")
-        return dead
-    dead = retry_write(attempt, "logs.run_claims", cfg.write_retries, log)
-    for d, r in sorted(dead.items()): log(f"    took over the claim of run {r} on {d}: its process on this host is gone")
+        return {d: (r, "its process on this host is gone" if d in dead_days else f"its claim expired at {r.expires_at:%Y-%m-%d %H:%M} UTC")
+                for d, r in before.items() if not r.finished and (d in free or r.expires_at < now)}
+    taken = retry_write(attempt, "logs.run_claims", cfg.write_retries, log)
+    for d, (r, why) in sorted(taken.items()): log(f"    took over the claim of run {r.run_id} on {d}: {why}")
+    # a dead run without a row never ended: say so (a run with a row, stages as tasks, keeps it: its last task records how it
+    # ended; an expired one may still be going, and records itself)
+    gone = [RunSummary(r.run_id, d, cfg.source_root, started_at=r.claimed_at, status="failed",
+                       error_message=f"the run ended without finishing ({why}); run {runs[d]} took the date over",
+                       error_headline="the run ended without finishing")
+            for d, (r, why) in sorted(taken.items()) if d in dead_days and not r.recorded]
+    if gone: retry_write(lambda: record_runs(spark, cfg.tables, gone, now, new=True), "logs.pipeline_runs", cfg.write_retries, log)
+    return {d: (r.run_id, why) for d, (r, why) in taken.items()}
 
 def claim_run_date(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print, pid: int|None=None):
     "Take `logs.run_claims` for `run_date`, or raise `RunInProgressError` naming the run that holds it."
@@ -443,6 +475,7 @@ class DailyRun:
                 self.s.status, self.s.error_message, self.s.error_headline = "running", None, None
                 claim_run_date(self.spark, self.cfg, self.run_date, self.run_id, _now(), self.log, pid=0)
                 self.s.claimed = True
+                self._save() # 'running' again at once: while its row says 'failed', the date would look free
 
     def _save(self):
         _retry(self.cfg, self.log)(lambda: record_run(self.spark, self.cfg.tables, self.s), "logs.pipeline_runs")
@@ -501,7 +534,9 @@ class DailyRun:
             retry(lambda: ensure_tables(spark, t), "creating the tables")
             claim_run_date(spark, cfg, self.run_date, self.run_id, s.started_at, self.log, pid=0 if self.separate else None)
             s.claimed, self.claim_renewed = True, time.time()
-            retry(lambda: record_run(spark, t, s, new=not self.separate), "logs.pipeline_runs")
+            # stages as tasks pass the run's state through its row; in one process the claim says the run is going, and
+            # the run's one row is written when it ends
+            if self.separate: retry(lambda: record_run(spark, t, s), "logs.pipeline_runs")
         with _staging(cfg, self.run_id) as staging, _timed(s.seconds, "ingest", self.log):
             s.add_ingest(ingest_days(spark, cfg, store, {self.run_date: self.run_id}, s.started_at, staging, self.log)[self.run_date])
         with _timed(s.seconds, "reference", self.log), execution_for(spark, 0):
@@ -561,12 +596,13 @@ class DailyRun:
         with execution_for(self.spark, 0): # small tables
             try:
                 if s.checked: retry(lambda: record_quality(self.spark, t, [s]), "logs.data_quality_results")
-                retry(lambda: record_run(self.spark, t, s, _now()), "logs.pipeline_runs")
+                # the run's ended row also releases its date (`claim_run_dates`): no commit of its own
+                retry(lambda: record_run(self.spark, t, s, _now(), new=not self.separate), "logs.pipeline_runs")
             except Exception as rec_err: # never hide the run's own error behind a logging error
                 log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
-            if s.claimed:
-                try: release_claims(self.spark, self.cfg, {self.run_date: self.run_id}, log)
-                except Exception as rel_err: log(f"  could not release the claim on {self.run_date}: {str(rel_err)[:300]}")
+                if s.claimed:
+                    try: release_claims(self.spark, self.cfg, {self.run_date: self.run_id}, log)
+                    except Exception as rel_err: log(f"  could not release the claim on {self.run_date}: {str(rel_err)[:300]}")
         if alert:
             try: send_alert(alert, self.alerts, log)
             except Exception as mail_err: # the run's outcome stands; say why the mail did not go
@@ -630,7 +666,6 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
             claim_run_dates(spark, cfg, runs, started, log)
             claimed = True
             for s in S.values(): s.claimed = True
-            retry(lambda: record_runs(spark, t, list(S.values()), new=True), "logs.pipeline_runs")
         with _staging(cfg, runs[days[0]]) as staging, _timed(seconds, "ingest", log):
             for d, r in ingest_days(spark, cfg, store, runs, started, staging, log).items(): S[d].add_ingest(r)
         with _timed(seconds, "reference", log), execution_for(spark, 0):
@@ -673,13 +708,14 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
                 retry(lambda: record_quality(spark, t, summaries), "logs.data_quality_results")
                 alert = compose_batch_alert(summaries, t)
                 for s in summaries: s.alert_subject = compose_alert(s, t) and alert.subject
-                retry(lambda: record_runs(spark, t, summaries, _now()), "logs.pipeline_runs")
+                # the days' one row each, written as they end, also releases their dates (`claim_run_dates`)
+                retry(lambda: record_runs(spark, t, summaries, _now(), new=True), "logs.pipeline_runs")
             except Exception as rec_err:
                 alert = None
                 log(f"  could not record the runs in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
-            if claimed:
-                try: release_claims(spark, cfg, runs, log)
-                except Exception as rel_err: log(f"  could not release the claims: {str(rel_err)[:300]}")
+                if claimed:
+                    try: release_claims(spark, cfg, runs, log)
+                    except Exception as rel_err: log(f"  could not release the claims: {str(rel_err)[:300]}")
         if alert:
             try: send_alert(alert, alerts, log)
             except Exception as mail_err:
@@ -754,8 +790,7 @@ def _check_quiet(spark: SparkSession, live: Tables, bronze_version: int):
     """Before a rebuild replaces the live tables: no run holds a landing day, and bronze is as the rebuild read it. A run
     that went on meanwhile (another process, or the scheduled job) would otherwise see its lines replaced by a silver
     and gold without them; the rebuild stops instead, the live tables untouched."""
-    held = (spark.table(live.name("logs", "run_claims")).where(F.col("run_id").isNotNull() & (F.col("expires_at") > F.lit(_now())))
-            .orderBy("run_date").collect())
+    held = held_claims(spark, live)
     moved = _version(spark, live.order_transactions) != bronze_version
     if held or moved:
         why = (f"run {held[0].run_id} holds landing day {held[0].run_date}" if held else "files landed in bronze since it started")

@@ -91,7 +91,10 @@ def test_sigkill_at_four_points_then_rerun_converges_in_new_york_time(spark, lan
     got = snapshot(spark, by_path(spark, wh))
     for k in reference: assert got[k] == reference[k], f"{k}: a rerun after the kills, in New York time, differs from the UTC run"
     runs = by_path(spark, wh)("logs", "pipeline_runs").collect()
-    assert sum(r.status == "succeeded" for r in runs) == 2                  # the killed runs stay 'running': they never ended
+    assert sum(r.status == "succeeded" for r in runs) == 2 and len(runs) == 6
+    # each killed run is recorded by the run that took its date over (none of them wrote a row of its own)
+    assert all(r.status == "failed" and "ended without finishing (its process on this host is gone)" in r.error_message
+               for r in runs if r.status != "succeeded")
 
 def test_sigkill_during_a_catch_up_then_rerun_converges(spark, landing, reference, tmp_path):
     "A catch-up of every day killed in its silver MERGE, then run again: the state of the days run one by one."
@@ -104,3 +107,5 @@ def test_sigkill_during_a_catch_up_then_rerun_converges(spark, landing, referenc
     check_invariants(spark, wh, "catch-up final")
     got = snapshot(spark, by_path(spark, wh))
     for k in reference: assert got[k] == reference[k], k
+    runs = by_path(spark, wh)("logs", "pipeline_runs").collect()              # per day: the killed run, as the rerun found it
+    assert sorted((r.run_date, r.status) for r in runs) == sorted((d, s) for d in DAYS for s in ("failed", "succeeded"))
