@@ -345,8 +345,8 @@ def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run 
     def attempt():
         dead_days.clear()
         before = {r.run_date: r for r in _claims(spark, cfg.tables, days) if r.run_id != runs[r.run_date]}
-        free = {d: r.run_id for d, r in before.items() if r.finished or dead(r)}
         dead_days.update(d for d, r in before.items() if not r.finished and dead(r))
+        free = {d: r.run_id for d, r in before.items() if r.finished or d in dead_days}
         # the free holder's id is a column of the source rows, so no value is written into the MERGE's text
         rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, free.get(d)) for d in days]
         m = merge_into(spark, t, spark.createDataFrame(rows, ddl(RUN_CLAIMS_COLUMNS + [("_free_run", "string")])), "t.run_date = s.run_date",
@@ -367,7 +367,7 @@ def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run 
                 f"{h.claimed_at:%Y-%m-%d %H:%M:%S} UTC, claim valid until {h.expires_at:%Y-%m-%d %H:%M} UTC. This run wrote "
                 f"nothing; run the day again when that one has finished")
         return {d: (r, "its process on this host is gone" if d in dead_days else f"its claim expired at {r.expires_at:%Y-%m-%d %H:%M} UTC")
-                for d, r in before.items() if not r.finished and (d in free or r.expires_at < now)}
+                for d, r in before.items() if not r.finished and (d in dead_days or r.expires_at < now)}
     taken = retry_write(attempt, "logs.run_claims", cfg.write_retries, log)
     for d, (r, why) in sorted(taken.items()): log(f"    took over the claim of run {r.run_id} on {d}: {why}")
     # a dead run without a row never ended: say so (a run with a row, stages as tasks, keeps it: its last task records how it
