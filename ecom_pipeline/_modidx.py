@@ -661,5 +661,6 @@ d = { 'settings': { 'branch': 'main',
                                      'ecom_pipeline.spark.merge_into': ('spark.html#merge_into', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.register_tables': ('spark.html#register_tables', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.retry_write': ('spark.html#retry_write', 'ecom_pipeline/spark.py'),
+                                     'ecom_pipeline.spark.rows_frame': ('spark.html#rows_frame', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.runs_interpreted': ('spark.html#runs_interpreted', 'ecom_pipeline/spark.py'),
                                      'ecom_pipeline.spark.warehouse_tables': ('spark.html#warehouse_tables', 'ecom_pipeline/spark.py')}}}

@@ -11,7 +11,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from functools import reduce
 from .config import PipelineConfig
-from .spark import ddl, execution_for, retry_write
+from .spark import ddl, execution_for, retry_write, rows_frame
 from .landing import day_folder, scan_file, unsafe_name
 from .sources import FileSchema, MissingColumnsError, UnknownSourceError, detect_source, find_header, split_header
 from .bronze import append_bronze, bronze_days, is_blank_line, line_blocks, parse_lines, read_lines, spark_file_path, to_bronze
@@ -170,12 +170,12 @@ def ingest_days(spark: SparkSession, cfg: PipelineConfig, store,
                 if fs.dialect.skip_blank_lines: out[d].blank_lines += blanks.get((f.uri, f.etag), 0)
                 ledger.append((f, fs.dialect.source_system, "ingested", None))
         if errors:
-            retry(lambda: write_etl_errors(spark, t, spark.createDataFrame(errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
+            retry(lambda: write_etl_errors(spark, t, rows_frame(spark, errors, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors")
         if ledger: # an append: the files were not in the ledger when this run (holding the days' claims) read it
             rows = [(f.uri, f.etag, f.size, f.landing_date, src, counts.get((f.uri, f.etag), 0), status, runs[f.landing_date], ingested_at, reason)
                     for f, src, status, reason in ledger]
             txn = hashlib.sha256("\n".join(f"{r[0]}@{r[1]}" for r in rows).encode()).hexdigest()[:32]
-            retry(lambda: spark.createDataFrame(rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
+            retry(lambda: rows_frame(spark, rows, ddl(LEDGER_COLUMNS)).write.format("delta").mode("append")
                                .option("txnAppId", f"ecom_pipeline.ledger:{txn}").option("txnVersion", 1)
                                .saveAsTable(t.ingested_files), "logs.ingested_files")
     for d in days:
@@ -191,6 +191,6 @@ def reject_reference(spark: SparkSession, cfg: PipelineConfig, rejected: list, r
     if not rejected: return []
     rows = [(run_id, "reference_invalid", f"{str(e)[:4000]} (the version loaded before stays in force)", source, version, None, None,
              run_date, logged_at) for source, version, e in rejected]
-    retry_write(lambda: write_etl_errors(spark, cfg.tables, spark.createDataFrame(rows, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors",
+    retry_write(lambda: write_etl_errors(spark, cfg.tables, rows_frame(spark, rows, ddl(ETL_ERRORS_COLUMNS))), "logs.etl_errors",
                 cfg.write_retries, log)
     return [f"{source}: not loaded, the version loaded before stays in force: {' '.join(str(e).split())[:400]}" for source, _, e in rejected]

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import create_table, ddl, merge_into, runs_interpreted
+from .spark import create_table, ddl, merge_into, rows_frame, runs_interpreted
 from .reference import fx_calendar
 from .silver import landed_lines, month_predicate
 
@@ -259,7 +259,7 @@ def refresh_customer_lifetime_value(spark: SparkSession, tables: Tables, custome
     if drop_lost:
         gone = touched.join(clv, keys, "left_anti").collect() # a few customers of a re-sent export
         if gone:
-            merge_into(spark, tables.customer_lifetime_value, spark.createDataFrame(gone, "source_system string, customer_id string"),
+            merge_into(spark, tables.customer_lifetime_value, rows_frame(spark, gone, "source_system string, customer_id string"),
                        "t.source_system = s.source_system AND t.customer_id = s.customer_id", update=False, insert=False, delete=True,
                        reread_source=True)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import add_missing_columns, create_table, ddl, execution_for, is_local_session, merge_into, retry_write
+from .spark import add_missing_columns, create_table, ddl, execution_for, is_local_session, merge_into, retry_write, rows_frame
 from .landing import day_folder, open_store
 from .sources import KAGGLE_ECOMMERCE
 from .bronze import BRONZE_STATS_COLUMNS, bronze_columns, create_bronze
@@ -268,7 +268,7 @@ def _no_data(cfg: PipelineConfig, s: RunSummary, log) -> NoDataError|None:
 # %% ../nbs/60_pipeline.ipynb #f53a54d8
 def record_runs(spark: SparkSession, tables: Tables, summaries: list, finished_at: datetime|None=None, new: bool=False):
     "Append the runs' rows to `logs.pipeline_runs` (`new`), or update them (one MERGE)."
-    rows = spark.createDataFrame([s.run_row(finished_at) for s in summaries], ddl(PIPELINE_RUNS_COLUMNS))
+    rows = rows_frame(spark, [s.run_row(finished_at) for s in summaries], ddl(PIPELINE_RUNS_COLUMNS))
     if new: rows.write.format("delta").mode("append").saveAsTable(tables.name("logs", "pipeline_runs"))
     else: merge_into(spark, tables.name("logs", "pipeline_runs"), rows, "t.run_id = s.run_id", reread_source=True)
 
@@ -293,7 +293,7 @@ def record_quality(spark: SparkSession, tables: Tables, summaries: list, rules=O
         counts = {**s.quarantined_by_rule, **s.warnings_by_rule}
         rows += [(s.run_id, s.run_date, r.name, r.criticality, s.bronze_rows, counts.get(r.name, 0)) for r in rules]
     if rows:
-        (spark.createDataFrame(rows, ddl(DQ_RESULTS_COLUMNS))
+        (rows_frame(spark, rows, ddl(DQ_RESULTS_COLUMNS))
               .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
 
 # %% ../nbs/60_pipeline.ipynb #d05a45aa
@@ -336,25 +336,32 @@ def claim_run_dates(spark: SparkSession, cfg: PipelineConfig, runs: dict, # run 
     one (taking none). A date is free when no run took it, its run has ended (its final `logs.pipeline_runs` row is the
     release: no commit of its own), its claim expired, or its run's process on this host is gone. A run taken over before
     it ended and without a row of its own (killed, or its machine lost) gets a `failed` row saying so. Returns those runs:
-    date -> (run id, why)."""
+    date -> (run id, why).
+
+    The first MERGE takes only the dates no run holds (new dates, or released ones), without reading anything first: a
+    daily run's new date, or a catch-up's. Only when a run holds one of them (even one that has ended: a rerun) are the
+    claims read, with whether their runs have ended, and a second MERGE takes what is free."""
     t, host, pid, boot = cfg.tables.name("logs", "run_claims"), socket.gethostname(), os.getpid() if pid is None else pid, host_boot_id()
     days = sorted(runs)
     # a PID is only compared on the same host, boot and PID namespace: elsewhere the number may be another process
     dead = lambda r: bool(r.host == host and r.host_boot_id == boot and r.pid and r.pid != pid and not _pid_alive(r.pid))
     dead_days = set()
+    def take(free: dict|None): # free: date -> the ended or dead run it is taken from; None: take only the dates no run holds
+        # the free holder's id is a column of the source rows, so no value is written into the MERGE's text
+        rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, (free or {}).get(d)) for d in days]
+        m = merge_into(spark, t, rows_frame(spark, rows, ddl(RUN_CLAIMS_COLUMNS + [("_free_run", "string")])), "t.run_date = s.run_date",
+                       update_when="t.run_id IS NULL" + ("" if free is None else " OR t.expires_at < s.claimed_at OR t.run_id = s._free_run"),
+                       columns=[c for c, _ in RUN_CLAIMS_COLUMNS], reread_source=True)
+        # one row per date: every date written means every date taken
+        return m["num_updated_rows"] + m["num_inserted_rows"] == len(days)
     def attempt():
         dead_days.clear()
+        if take(None): return {}
+        # a run holds a date (or another run took one meanwhile): read who, and whether it has ended
         before = {r.run_date: r for r in _claims(spark, cfg.tables, days) if r.run_id != runs[r.run_date]}
         dead_days.update(d for d, r in before.items() if not r.finished and dead(r))
-        free = {d: r.run_id for d, r in before.items() if r.finished or d in dead_days}
-        # the free holder's id is a column of the source rows, so no value is written into the MERGE's text
-        rows = [(d, runs[d], host, pid, now, now + timedelta(hours=cfg.claim_hours), boot, free.get(d)) for d in days]
-        m = merge_into(spark, t, spark.createDataFrame(rows, ddl(RUN_CLAIMS_COLUMNS + [("_free_run", "string")])), "t.run_date = s.run_date",
-                       update_when="t.run_id IS NULL OR t.expires_at < s.claimed_at OR t.run_id = s._free_run",
-                       columns=[c for c, _ in RUN_CLAIMS_COLUMNS], reread_source=True).first()
-        # one row per date: every date written means every date taken (else read who holds what)
-        held = ([] if m["num_updated_rows"] + m["num_inserted_rows"] == len(days) else
-                spark.table(t).where(F.col("run_date").isin(days)).collect())
+        held = [] if take({d: r.run_id for d, r in before.items() if r.finished or d in dead_days}) else \
+               spark.table(t).where(F.col("run_date").isin(days)).collect()
         by = {}
         for r in held: by.setdefault(r.run_date, []).append(r)
         lost = [d for d in days if len(by.get(d, [])) != 1 or by[d][0].run_id != runs[d]] if held else []
@@ -388,10 +395,10 @@ class ClaimLostError(RuntimeError):
 
 def renew_claims(spark: SparkSession, cfg: PipelineConfig, runs: dict, now: datetime, log=print):
     "Extend these runs' claims to `now` + claim_hours; raise `ClaimLostError` if a run no longer holds its date."
-    rows = spark.createDataFrame([(d, r, now + timedelta(hours=cfg.claim_hours)) for d, r in sorted(runs.items())],
+    rows = rows_frame(spark, [(d, r, now + timedelta(hours=cfg.claim_hours)) for d, r in sorted(runs.items())],
                                  "run_date date, run_id string, expires_at timestamp")
     n = retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), rows, "t.run_date = s.run_date AND t.run_id = s.run_id",
-                                       insert=False, columns=["expires_at"], reread_source=True).first()["num_updated_rows"],
+                                       insert=False, columns=["expires_at"], reread_source=True)["num_updated_rows"],
                          "logs.run_claims", cfg.write_retries, log)
     if n != len(runs):
         raise ClaimLostError(f"a run of {', '.join(map(str, sorted(runs)))} no longer holds its claim (it expired and another run "
@@ -403,7 +410,7 @@ def renew_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id
 
 def release_claims(spark: SparkSession, cfg: PipelineConfig, runs: dict, log=print):
     "Give the dates back (each only if its run still holds it)."
-    rows = spark.createDataFrame([(d, r, None) for d, r in sorted(runs.items())], "run_date date, _holder string, run_id string")
+    rows = rows_frame(spark, [(d, r, None) for d, r in sorted(runs.items())], "run_date date, _holder string, run_id string")
     retry_write(lambda: merge_into(spark, cfg.tables.name("logs", "run_claims"), rows, "t.run_date = s.run_date AND t.run_id = s._holder",
                                    insert=False, columns=["run_id"], reread_source=True), "logs.run_claims", cfg.write_retries, log)
 
@@ -630,7 +637,7 @@ def check_anomalies(spark: SparkSession, cfg: PipelineConfig, summaries: list, l
         s.anomalies = found.get(s.run_date, [])
         rows += anomaly_rows(s.anomalies, s.run_id, s.run_date, at)
     if rows:
-        _retry(cfg, log)(lambda: spark.createDataFrame(rows, ddl(ANOMALIES_COLUMNS)).write.format("delta")
+        _retry(cfg, log)(lambda: rows_frame(spark, rows, ddl(ANOMALIES_COLUMNS)).write.format("delta")
                          .mode("append").saveAsTable(cfg.tables.name("logs", "anomalies")), "logs.anomalies")
 
 # %% ../nbs/60_pipeline.ipynb #fbcb1174

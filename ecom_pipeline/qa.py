@@ -12,7 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.types import MapType
 from .config import Tables, check_identifier
-from .spark import create_table, ddl
+from .spark import create_table, ddl, rows_frame
 from .bronze import latest_file_versions
 from .quality import ORDER_RULES
 from .gold import CLV_SCORE_COLUMNS
@@ -356,7 +356,7 @@ def signoff(spark: SparkSession, t: Tables, report: str|Path, by: str, accept: b
     name = t.name("logs", "qa_signoffs")
     if t.location is None: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {t.schema('logs')}")
     create_table(spark, name, QA_SIGNOFFS_COLUMNS)
-    spark.createDataFrame([tuple(row[c] for c, _ in QA_SIGNOFFS_COLUMNS)], ddl(QA_SIGNOFFS_COLUMNS)).write.format("delta").mode("append").saveAsTable(name)
+    rows_frame(spark, [tuple(row[c] for c, _ in QA_SIGNOFFS_COLUMNS)], ddl(QA_SIGNOFFS_COLUMNS)).write.format("delta").mode("append").saveAsTable(name)
     return row
 
 def signed_off(spark: SparkSession, t: Tables, commit: str) -> dict|None:

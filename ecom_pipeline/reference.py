@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from .config import Tables
-from .spark import create_table, ddl
+from .spark import create_table, ddl, rows_frame
 
 # %% auto #0
 __all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'PRODUCT_PRICES_COLUMNS', 'SEED_LINEAGE', 'FIRST_DATE', 'LAST_DATE',
@@ -199,7 +199,7 @@ def refresh_seeds(spark: SparkSession, tables: Tables, store, loaded_at: datetim
             rejected.append((source, version, e))
             log(f"  reference {name}: rejected, the version loaded before stays in force: {str(e)[:300]}"); continue
         if not rows and not current: continue # empty then, empty now
-        (spark.createDataFrame([r + (version, source, loaded_at) for r in rows], ddl(cols + SEED_LINEAGE))
+        (rows_frame(spark, [r + (version, source, loaded_at) for r in rows], ddl(cols + SEED_LINEAGE))
               .write.format("delta").mode("overwrite").saveAsTable(target))
         loaded.append(name)
         log(f"  reference {name}: {len(rows):,} rows, version {version} from {source}")

@@ -213,9 +213,7 @@ def _build_silver(spark: SparkSession, cfg: PipelineConfig, runs: dict, logged_a
         with scratch_table(spark, t, versions, "customer_versions", retry) if scratch else nullcontext(versions) as versions:
             keyed = with_customer_keys(lines, spark.table(t.customers), versions)
             m = retry(lambda: merge_silver(spark, t, keyed, months, reread_source=scratch), "silver MERGE")
-            if m is not None:
-                r = m.first()
-                out.rows_inserted, out.rows_updated = r["num_inserted_rows"], r["num_updated_rows"]
+            if m is not None: out.rows_inserted, out.rows_updated = m["num_inserted_rows"], m["num_updated_rows"]
             retry(lambda: refresh_customers(spark, t, versions), "processed.customers")
         retry(lambda: refresh_products(spark, t, landed_lines(spark, t, out.landed, dates), logged_at, reprice), "processed.products")
     elif reprice: retry(lambda: refresh_products(spark, t, None, logged_at, reprice=True), "processed.products")
