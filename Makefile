@@ -14,12 +14,13 @@ SOURCES := nbs ecom_pipeline README.md dashboards
 
 help:
 	@echo "make demo        generate sample data, run the daily pipeline for each day, score the customers, leave Delta tables in lakehouse/"
-	@echo "make test        check the package is what the notebooks export, run the notebook tests and pytest"
+	@echo "make test        check the package is what the notebooks export, lint, then pytest: the notebooks' tests (tests/test_notebooks.py) and the tests/ files"
 	@echo "make slow-test   tests that start Spark processes of their own: SIGKILL crash points in New York time, a notebook session open while two daily runs go through, the papermill report, the daily run as stage tasks, papermill on S3, backfill, maintenance; concurrent runs, SMTP and SES alerts, dimensions, a bad reference file (about 25 min, in PYTEST_WORKERS=2 processes)"
 	@echo "make cluster-test  run the pipeline on a local standalone cluster (2 workers) and via Spark Connect; compare with local[2]"
 	@echo "make daily DATE=YYYY-MM-DD  run one landing day through the papermill notebook nbs/runs/daily_run.ipynb; the executed notebook is kept in runs/"
 	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
+	@echo "make nbtest      the notebooks' tests alone, with nbdev_test (make test runs them in pytest)"
 	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt and the git hooks (done by demo and test)"
 	@echo "make bundle-check validate databricks.yml offline for every target: the CLI's JSON schema and deploy rules (part of make test)"
 	@echo "make deploy-prod  deploy the bundle's prod target, only for a committed tree whose commit has a QA sign-off (ecom-pipeline signoff)"
@@ -87,6 +88,8 @@ check-sync: setup
 	  diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' | awk '{print "  " $$3}' | sort -u >&2; exit 1; \
 	fi; echo "check-sync: package, notebooks and README are in sync"
 
+# The notebooks' tests alone, as nbdev runs them: two processes, each starting its own Spark. make test runs the same
+# notebooks inside pytest's processes instead (tests/test_notebooks.py), where Spark is already up and warm.
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
@@ -116,7 +119,7 @@ browser:
 screenshots: setup browser
 	$(BIN)/python tools/screenshots.py
 
-test: check-sync lint nbtest pytest
+test: check-sync lint pytest
 
 # The longer tests (pytest -m slow): concurrent runs, the SMTP and SES alerts, a changed file; and those that start Spark processes of their own: SIGKILL at four points of a run, then a
 # rerun that must converge, all in America/New_York time, to the tables of a UTC run; the CLI in
