@@ -12,7 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.types import MapType
 from .config import Tables, check_identifier
-from .spark import create_table, ddl, rows_frame
+from .spark import create_table, ddl, execution_for, rows_frame
 from .bronze import latest_file_versions
 from .quality import ORDER_RULES
 from .gold import CLV_SCORE_COLUMNS
@@ -228,23 +228,27 @@ def diff(spark: SparkSession, base: Tables, candidate: Tables,
                                     "(a warehouse is given as a path, a catalog by its name)")
     # bronze says which file versions are current: the base's (production), else the candidate's
     bronze = next((spark.table(x.order_transactions) for x in (base, candidate) if _exists(spark, x.order_transactions)), None)
-    for name, keys in DIFF_TABLES:
-        b, c = _table(spark, base, name), _table(spark, candidate, name)
-        if b is None or c is None:
-            d = TableDiff(name, list(keys), missing="both" if b is None and c is None else "base" if b is None else "candidate")
-        else:
-            if name == "etl_errors" and bronze is not None: b, c = comparable_errors(b, bronze), comparable_errors(c, bronze)
-            d = table_diff(b, c, name, keys, sample)
-            if name == "etl_errors": out.quarantine = quarantine_by_rule(b, c)
-            if name == "sales_metrics":
-                deltas = gold_deltas(b, c)
-                out.gold_rows_total = deltas.count()
-                out.gold = [{k: _jsonable(v) for k, v in r.asDict().items()}
-                            for r in deltas.orderBy(F.abs("net_revenue_delta").desc(), "order_date", "product_category").limit(gold_rows).collect()]
-                out.largest_day_change_pct = largest_day_change_pct(deltas)
-        out.tables.append({**asdict(d), "changed_share": d.changed_share})
-        log(f"  {name}: {d.base_rows:,} -> {d.candidate_rows:,} rows, {d.only_base:,} only in base, "
-            f"{d.only_candidate:,} only in candidate, {d.changed:,} changed")
+    # a small lakehouse (up to `interpreted_max_lines` silver lines on either side) is compared interpreted: the first diff
+    # of a 500-line lakehouse in a process took 12-15 s so, 14-18 s compiled (bench/README.md, session 32)
+    lines = max(spark.table(x.orders_cleaned).count() for x in (base, candidate)) # from Delta's file statistics
+    with execution_for(spark, lines):
+        for name, keys in DIFF_TABLES:
+            b, c = _table(spark, base, name), _table(spark, candidate, name)
+            if b is None or c is None:
+                d = TableDiff(name, list(keys), missing="both" if b is None and c is None else "base" if b is None else "candidate")
+            else:
+                if name == "etl_errors" and bronze is not None: b, c = comparable_errors(b, bronze), comparable_errors(c, bronze)
+                d = table_diff(b, c, name, keys, sample)
+                if name == "etl_errors": out.quarantine = quarantine_by_rule(b, c)
+                if name == "sales_metrics":
+                    deltas = gold_deltas(b, c)
+                    out.gold_rows_total = deltas.count()
+                    out.gold = [{k: _jsonable(v) for k, v in r.asDict().items()}
+                                for r in deltas.orderBy(F.abs("net_revenue_delta").desc(), "order_date", "product_category").limit(gold_rows).collect()]
+                    out.largest_day_change_pct = largest_day_change_pct(deltas)
+            out.tables.append({**asdict(d), "changed_share": d.changed_share})
+            log(f"  {name}: {d.base_rows:,} -> {d.candidate_rows:,} rows, {d.only_base:,} only in base, "
+                f"{d.only_candidate:,} only in candidate, {d.changed:,} changed")
     out.largest_changed_share = max((x["changed_share"] for x in out.tables if not x["missing"]), default=0.0)
     judge(out)
     out.seconds = time.time() - t0
