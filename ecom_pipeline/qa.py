@@ -229,7 +229,7 @@ def diff(spark: SparkSession, base: Tables, candidate: Tables,
     # bronze says which file versions are current: the base's (production), else the candidate's
     bronze = next((spark.table(x.order_transactions) for x in (base, candidate) if _exists(spark, x.order_transactions)), None)
     # a small lakehouse (up to `interpreted_max_lines` silver lines on either side) is compared interpreted: the first diff
-    # of a 500-line lakehouse in a process took 12-15 s so, 14-18 s compiled (bench/README.md, session 32)
+    # of a 500-line lakehouse in a process took 12-15 s this way, 14-18 s compiled (bench/README.md, session 32)
     lines = max(spark.table(x.orders_cleaned).count() for x in (base, candidate)) # from Delta's file statistics
     with execution_for(spark, lines):
         for name, keys in DIFF_TABLES:

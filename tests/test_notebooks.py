@@ -6,6 +6,7 @@ import pytest
 from conftest import ROOT
 
 NBS = ROOT/"nbs"
+
 def _notebooks() -> list:
     "The notebooks nbdev_test would test: nbdev's own glob of nbs/ (folders and files starting with _ or . left out)."
     from nbdev.doclinks import nbglob
