@@ -6,9 +6,10 @@
 from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from .config import Tables
-from .spark import create_table, ddl, merge_into, rows_frame, runs_interpreted
+from .spark import create_table, ddl, in_parallel, merge_into, rows_frame, runs_interpreted
 from .reference import fx_calendar
 from .silver import landed_lines, month_predicate
 
@@ -209,11 +210,10 @@ def promotion_performance(silver: DataFrame, # order lines covering the promotio
 # %% ../nbs/30_gold.ipynb #47fcf71b
 def create_gold(spark: SparkSession, tables: Tables):
     "Create the gold tables if they do not exist."
-    for name, cols in ((tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.sales_metrics_by_currency, SALES_BY_CURRENCY_COLUMNS),
-                       (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS),
-                       (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS),
-                       (tables.promotion_performance, PROMOTION_PERFORMANCE_COLUMNS)):
-        create_table(spark, name, cols)
+    in_parallel(*[partial(create_table, spark, name, cols) for name, cols in (
+        (tables.sales_metrics, SALES_METRICS_COLUMNS), (tables.sales_metrics_by_currency, SALES_BY_CURRENCY_COLUMNS),
+        (tables.customer_lifetime_value, CLV_COLUMNS + CLV_SCORE_COLUMNS), (tables.daily_customer_sales, DAILY_CUSTOMER_SALES_COLUMNS),
+        (tables.promotion_performance, PROMOTION_PERFORMANCE_COLUMNS))])
 
 def mixed_currency_gold(spark: SparkSession, tables: Tables) -> list[str]:
     "Gold tables of a release before the reporting currency: their amounts add several currencies up, so they must be rebuilt."

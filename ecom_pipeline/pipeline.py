@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import add_missing_columns, create_table, ddl, execution_for, is_local_session, merge_into, retry_write, rows_frame
+from .spark import add_missing_columns, create_table, ddl, execution_for, in_parallel, is_local_session, merge_into, retry_write, rows_frame
 from .landing import day_folder, open_store
 from .sources import KAGGLE_ECOMMERCE
 from .bronze import BRONZE_STATS_COLUMNS, bronze_columns, create_bronze
@@ -34,9 +35,9 @@ __all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 
            'DEFAULT_MAX_LINES_PER_BATCH', 'BYTES_PER_LINE', 'REBUILD_SUFFIX', 'all_table_names', 'ensure_tables',
            'migrate', 'RunSummary', 'NoDataError', 'RunInProgressError', 'new_run_id', 'record_runs', 'record_run',
            'up_to_date', 'record_quality', 'host_boot_id', 'held_claims', 'claim_run_dates', 'claim_run_date',
-           'ClaimLostError', 'renew_claims', 'renew_claim', 'release_claims', 'release_claim', 'StageOrderError',
-           'RunFailed', 'DailyRun', 'run_daily', 'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days',
-           'RebuildSummary', 'RebuildInterrupted', 'create_derived', 'rebuild']
+           'ClaimLostError', 'renew_claims', 'claim_due', 'renew_claim', 'release_claims', 'release_claim',
+           'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily', 'check_anomalies', 'plan_batches', 'catch_up',
+           'unprocessed_days', 'RebuildSummary', 'RebuildInterrupted', 'create_derived', 'rebuild']
 
 # %% ../nbs/60_pipeline.ipynb #c2b6d45b
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
@@ -63,12 +64,12 @@ def ensure_tables(spark: SparkSession, tables: Tables):
     "Create the schemas and every table of the lakehouse that does not exist yet (catalog lookups only when all exist)."
     if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): return
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
-    create_bronze(spark, tables); create_silver(spark, tables); create_gold(spark, tables); create_etl_errors(spark, tables)
-    create_anomalies(spark, tables); create_reference(spark, tables); create_dimensions(spark, tables)
-    create_table(spark, tables.ingested_files, LEDGER_COLUMNS)
-    create_table(spark, tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS)
-    create_table(spark, tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS)
-    create_table(spark, tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS)
+    in_parallel(*[partial(f, spark, tables) for f in (create_gold, create_bronze, create_silver, create_etl_errors, create_anomalies,
+                                                      create_reference, create_dimensions)],
+                *[partial(create_table, spark, n, cols) for n, cols in (
+                    (tables.ingested_files, LEDGER_COLUMNS), (tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS),
+                    (tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS),
+                    (tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS))])
 
 def migrate(spark: SparkSession, tables: Tables, log=print) -> list[str]:
     """Bring a lakehouse made by an earlier release up to this one (`ecom-pipeline migrate`): add the columns its tables
@@ -404,6 +405,11 @@ def renew_claims(spark: SparkSession, cfg: PipelineConfig, runs: dict, now: date
         raise ClaimLostError(f"a run of {', '.join(map(str, sorted(runs)))} no longer holds its claim (it expired and another run "
                              f"took it): this stage wrote nothing; raise ECOM_CLAIM_HOURS (now {cfg.claim_hours}) if runs take that long")
 
+def claim_due(cfg: PipelineConfig, renewed: float) -> bool:
+    """Whether claims taken or renewed at `renewed` (`time.time()`) are due for renewal in this process: once a quarter of
+    `claim_hours` has passed. A renewal is a MERGE; a run shorter than that needs none."""
+    return time.time() - renewed >= cfg.claim_hours * 900
+
 def renew_claim(spark: SparkSession, cfg: PipelineConfig, run_date: date, run_id: str, now: datetime, log=print):
     "Extend this run's claim to `now` + claim_hours; raise `ClaimLostError` if the run no longer holds its date."
     renew_claims(spark, cfg, {run_date: run_id}, now, log)
@@ -489,7 +495,7 @@ class DailyRun:
 
     def _renew(self):
         "Extend the date's claim before a stage that writes: always in separate tasks, in one process once a quarter of it has passed."
-        if not self.s.claimed or (not self.separate and time.time() - self.claim_renewed < self.cfg.claim_hours * 900): return
+        if not self.s.claimed or (not self.separate and not claim_due(self.cfg, self.claim_renewed)): return
         renew_claims(self.spark, self.cfg, {self.run_date: self.run_id}, _now(), self.log)
         self.claim_renewed = time.time()
 
@@ -667,11 +673,14 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
     S = {d: RunSummary(runs[d], d, cfg.source_root, started_at=started, environment=environment,
                        reporting_currency=cfg.reporting_currency, batch=label) for d in days}
     seconds = {}
-    claimed = False
+    claimed, renewed = False, time.time()
+    def renew(): # before silver and before gold, as a daily run: only once a quarter of the claim's hours have passed
+        nonlocal renewed
+        if claim_due(cfg, renewed): renew_claims(spark, cfg, runs, _now(), log); renewed = time.time()
     try:
         with _timed(seconds, "setup", log), execution_for(spark, 0): # small tables: interpreted (`execution_for`)
             claim_run_dates(spark, cfg, runs, started, log)
-            claimed = True
+            claimed, renewed = True, time.time()
             for s in S.values(): s.claimed = True
         with _staging(cfg, runs[days[0]]) as staging, _timed(seconds, "ingest", log):
             for d, r in ingest_days(spark, cfg, store, runs, started, staging, log).items(): S[d].add_ingest(r)
@@ -686,7 +695,7 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
             e = _no_data(cfg, s, log)
             if e: _fail(s, e)
         work = {d: runs[d] for d in days if S[d].status == "running"}
-        renew_claims(spark, cfg, runs, _now(), log)
+        renew()
         silver = None
         if work:
             with _timed(seconds, "silver", log), execution_for(spark, sum(S[d].lines_read for d in work) or None):
@@ -695,7 +704,7 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
                 for d in work:
                     S[d].add_silver(silver.days[d])
                     if silver.days[d].error: _fail(S[d], silver.days[d].error)
-        renew_claims(spark, cfg, runs, _now(), log)
+        renew()
         with _timed(seconds, "gold", log), execution_for(spark, _gold_lines(spark, t)): # at most all of silver
             revenue = build_gold(spark, t, silver.order_dates if silver else [], silver.landed if silver else [],
                                  silver.previous_customers if silver else [], "promotions.csv" in loaded, cfg.reporting_currency, retry)
@@ -808,7 +817,7 @@ def create_derived(spark: SparkSession, t: Tables):
     "Create the schemas and tables a rebuild writes: silver, the dimensions, gold and `logs.etl_errors`."
     for s in ("processed", "analytics"): spark.sql(f"CREATE SCHEMA IF NOT EXISTS {t.schema(s + t.suffix)}")
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {t.schema('logs')}")
-    create_silver(spark, t); create_dimensions(spark, t); create_gold(spark, t); create_etl_errors(spark, t)
+    in_parallel(*[partial(f, spark, t) for f in (create_gold, create_silver, create_dimensions, create_etl_errors)])
 
 def rebuild(spark: SparkSession, cfg: PipelineConfig,
             into: Tables|None=None, # where to write (None: beside the live tables, then replace them)

@@ -5,6 +5,7 @@
 # %% ../nbs/21_reference.ipynb #0ccfd443
 from __future__ import annotations
 import csv, hashlib, io, re
+from functools import reduce
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pyspark.sql import DataFrame, SparkSession, Window, functions as F
@@ -15,7 +16,7 @@ from .spark import create_table, ddl, rows_frame
 __all__ = ['PROMOTIONS_COLUMNS', 'FX_RATES_COLUMNS', 'PRODUCT_PRICES_COLUMNS', 'SEED_LINEAGE', 'FIRST_DATE', 'LAST_DATE',
            'MAX_PROMOTION_DAYS', 'DEFAULT_PROMOTIONS', 'SEEDS', 'ReferenceDataError', 'parse_promotions',
            'parse_product_prices', 'parse_fx_rates', 'default_fx_rates', 'create_reference', 'seed_text',
-           'seed_version', 'refresh_seeds', 'with_promotions', 'fx_calendar', 'with_fx_rates']
+           'seed_version', 'loaded_versions', 'refresh_seeds', 'with_promotions', 'fx_calendar', 'with_fx_rates']
 
 # %% ../nbs/21_reference.ipynb #302d70f8
 class ReferenceDataError(ValueError):
@@ -179,26 +180,33 @@ def seed_version(text: str) -> str:
     "The version of a reference file: the first 16 hex digits of the SHA-256 of its content."
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
+def loaded_versions(spark: SparkSession, tables: Tables) -> dict[str, str|None]:
+    "The version each reference table holds (None: empty), by file name: the three tables read in one query, one Spark job."
+    parts = [spark.table(getattr(tables, table)).select(F.lit(name).alias("file"), "seed_version").limit(1)
+             for name, (table, *_) in SEEDS.items()]
+    got = {r.file: r.seed_version for r in reduce(DataFrame.unionByName, parts).collect()}
+    return {name: got.get(name) for name in SEEDS}
+
 def refresh_seeds(spark: SparkSession, tables: Tables, store, loaded_at: datetime, log=print,
                   rejected: list|None=None, # gets (source, version, error) of each landed file with bad lines
                  ) -> list[str]:
     """Load each reference file whose content changed into its table (overwrite); the names of the files loaded.
     A file with bad lines is not loaded: its previous version stays in force, and it is added to `rejected` (None: raise)."""
-    loaded = []
+    loaded, versions = [], loaded_versions(spark, tables)
     for name, (table, parse, cols, _) in SEEDS.items():
         try: text, source = seed_text(store, name)
         except ReferenceDataError as e:
             if rejected is None: raise
             rejected.append((store.uri(f"reference/{name}"), None, e)); continue
         version, target = seed_version(text), getattr(tables, table)
-        current = spark.table(target).select("seed_version").limit(1).collect()
-        if current and current[0][0] == version: continue
+        current = versions[name]
+        if current == version: continue
         try: rows = parse(text, source) # raises before anything is written
         except ReferenceDataError as e:
             if rejected is None: raise
             rejected.append((source, version, e))
             log(f"  reference {name}: rejected, the version loaded before stays in force: {str(e)[:300]}"); continue
-        if not rows and not current: continue # empty then, empty now
+        if not rows and current is None: continue # empty then, empty now
         (rows_frame(spark, [r + (version, source, loaded_at) for r in rows], ddl(cols + SEED_LINEAGE))
               .write.format("delta").mode("overwrite").saveAsTable(target))
         loaded.append(name)

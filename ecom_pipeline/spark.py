@@ -5,6 +5,7 @@
 # %% ../nbs/01_spark.ipynb #bf8e8e5a
 from __future__ import annotations
 import atexit, fcntl, os, random, re, shutil, subprocess, sys, tempfile, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
@@ -14,8 +15,8 @@ from .config import check_identifier, on_databricks
 __all__ = ['INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars',
            'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'is_local_session',
            'local_table_dir', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for',
-           'runs_interpreted', 'computed_once', 'ddl', 'rows_frame', 'create_table', 'add_missing_columns',
-           'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
+           'runs_interpreted', 'computed_once', 'ddl', 'rows_frame', 'create_table', 'in_parallel',
+           'add_missing_columns', 'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -339,6 +340,13 @@ def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
     except Exception as e: # two first runs at once: the other one created it between our check and our create
         if folder is not None and is_delta_table_dir(folder): return _register(spark, *name.split(".")[1:], folder)
         if "ALREADY_EXISTS" not in str(e) and "AlreadyExists" not in type(e).__name__: raise
+
+def in_parallel(*calls, threads: int=4):
+    """Call each function (no arguments) on up to `threads` threads and wait for all of them; the first error is raised.
+    For statements that wait more than they compute, such as a new lakehouse's CREATE TABLEs: each is a Delta commit and
+    a catalog call, and four at a time created the 18 tables in 3.4 s instead of 5.2 s (bench/README.md, session 33)."""
+    with ThreadPoolExecutor(min(threads, len(calls)) or 1) as ex:
+        for f in [ex.submit(c) for c in calls]: f.result()
 
 def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str, str]]) -> list[str]:
     "Schema evolution of a table made by an older version: ALTER TABLE ADD COLUMNS for the columns it lacks (null in old rows)."
