@@ -1,5 +1,5 @@
 """The console script as a user runs it, and tables found by name from new processes."""
-import gzip, os, shutil, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -45,7 +45,7 @@ print("after", *seen(), by_path, ",".join(tables), flush=True)
 def test_a_notebook_session_stays_open_while_two_daily_runs_go_through(tmp_path):
     """One process per command, as a user runs them; a notebook-like session on the same warehouse stays open (and
     writes a table of its own) while two daily runs go through, then sees their lines by name; a new process finds
-    every table by name, the notebook's too. A run on a copy of the warehouse leaves the original as it was."""
+    every table by name, the notebook's too."""
     root, wh = tmp_path/"landing", tmp_path/"wh"
     r = cli("generate", "--out", str(root), "--start-date", "2018-02-01", "--days", "3", "--rows-per-day", "120", "--seed", "5")
     assert r.returncode == 0, r.stderr
@@ -73,30 +73,13 @@ def test_a_notebook_session_stays_open_while_two_daily_runs_go_through(tmp_path)
                           ("analytics", "customer_lifetime_value"), ("logs", "etl_errors"), ("sandbox", "lines_per_customer")):
         assert (wh/f"{schema}.db"/table/"_delta_log").is_dir(), f"{schema}.{table} not at DIR/<schema>.db/<table>"
     assert not (wh/"metastore_db").exists() # no catalog on disk: each session registers the folders it finds
-    # a copy of the lakehouse is a lakehouse of its own: a run on the copy, with a late file and a gzip bomb landed on
-    # day 3, leaves the original's tables without one commit more
-    copy, day3 = tmp_path/"copy", root/"2018/02/03"
-    shutil.copytree(wh, copy, symlinks=True)
-    logs = lambda w: {str(p.relative_to(w)): p.stat().st_size for p in w.glob("*.db/*/_delta_log/*.json")}
-    before = logs(wh)
-    header, *lines = next(day3.glob("*.csv")).read_text().splitlines()
-    (day3/"late.csv").write_text("\n".join([header, *lines[:2]]) + "\n")
-    (day3/"late_bomb.csv.gz").write_bytes(gzip.compress(("\n".join([header] + ["0" * 99] * 10_000) + "\n").encode(), 9))
-    r = cli("run", "--date", "2018-02-03", "--source", str(root), "--warehouse", str(copy), "--max-quarantine-rate", "1", "--master",
-            "local[2]", env={**os.environ, "ECOM_MAX_DECOMPRESSED_BYTES": "500000"})
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "late_bomb.csv.gz: rejected whole (decompressed_too_large)" in r.stdout + r.stderr and "SUCCEEDED" in r.stdout + r.stderr
-    assert logs(wh) == before # the original's tables: not one commit more
-    late = "count(CASE WHEN source_file LIKE '%/late.csv' THEN 1 END)"
     probe = (f"from ecom_pipeline.spark import get_spark; s = get_spark({str(wh)!r}, master='local[1]'); "
              "print(s.table('spark_catalog.sandbox.lines_per_customer').count(), "
-             f"*s.sql(\"SELECT count(DISTINCT landing_date), {late} FROM spark_catalog.raw.order_transactions\").first(), "
-             f"s.read.format('delta').load({str(copy/'raw.db'/'order_transactions')!r}).selectExpr(\"{late}\").first()[0])")
+             "s.sql('SELECT count(DISTINCT landing_date) AS n FROM spark_catalog.raw.order_transactions').first().n)")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    customers, days, late_in_original, late_in_copy = map(int, r.stdout.split())
+    customers, days = map(int, r.stdout.split())
     assert days == 3 and 0 < customers < int(opened[1])
-    assert (late_in_original, late_in_copy) == (0, 2)
 
 def test_hostile_values_are_rejected_and_touch_nothing(tmp_path):
     "Values that reach SQL or a path are validated first: nothing is created, read or written."

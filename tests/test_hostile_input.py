@@ -3,7 +3,7 @@
 Each case of the day below is a class of input, with more than one instance where the class has several. For each file the
 test knows where every line must end: in bronze (and then silver or the quarantine), or the file is rejected whole with one
 row in `logs.etl_errors` and a ledger reason naming the rule and the limit. The day's good files are loaded beside them."""
-import gzip, json, os, subprocess, sys
+import gzip, json, os, shutil, subprocess, sys
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -165,8 +165,23 @@ def test_hostile_files_in_a_local_folder(spark, clean_lakehouse, tmp_path, capsy
         else:
             with pytest.raises(RunInProgressError, match="run dead-run"): claim_run_date(spark, cfg, d2, "new-run", now, log=lambda m: None)
     assert spark.table(t_claims).where(f"run_date = DATE'{d2}'").first().run_id is None
-    # 0. a copy of the lakehouse is a lakehouse of its own: a new process's run on a copy, in make slow-test
-    # (tests/test_cli_and_catalog.py, test_a_notebook_session_stays_open_while_two_daily_runs_go_through)
+
+    # 0. a copy of the lakehouse is a lakehouse of its own: a run on the copy leaves the original as it was
+    wh = Path(cfg.warehouse)
+    copy = tmp_path/"copy"
+    shutil.copytree(wh, copy, symlinks=True)
+    logs = lambda w: {str(p.relative_to(w)): p.stat().st_size for p in w.glob("*.db/*/_delta_log/*.json")}
+    before = logs(wh)
+    (day/"late.csv").write_bytes(csv_bytes(good_rows("L", 2)))
+    (day/"late_bomb.csv.gz").write_bytes(gzip.compress(csv_bytes(["0" * 99] * 10_000), 9)) # rejected; the run still exits 0
+    r = subprocess.run([str(Path(sys.executable).parent/"ecom-pipeline"), "run", "--date", str(DAY), "--source", str(root),
+                        "--warehouse", str(copy), "--max-quarantine-rate", "1"], capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "ECOM_SPARK_MASTER": "local[2]", **{f"ECOM_{k.upper()}": str(v) for k, v in LIMITS.items()}})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "late_bomb.csv.gz: rejected whole (decompressed_too_large)" in r.stdout + r.stderr and "SUCCEEDED" in r.stdout + r.stderr
+    assert logs(wh) == before # the original's tables: not one commit more
+    late = spark.read.format("delta").load(str(copy/"raw.db"/"order_transactions")).where("source_file LIKE '%late.csv'").count()
+    assert late == 2 and spark.table(cfg.tables.order_transactions).where("source_file LIKE '%late.csv'").count() == 0
 
 def test_hostile_files_on_s3(spark, clean_lakehouse, s3, tmp_path, capsys):
     "15. The same day on an S3 endpoint: an empty object, names with * and [, a gzip bomb; staged copies checked by If-Match."
