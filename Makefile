@@ -8,12 +8,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
+, := ,
 SOURCES := nbs ecom_pipeline README.md dashboards
 # uv installs constraints.txt's versions into .venv: 40 s from a new venv on 2 cores, where pip took 95 s with its cache
 # warm (bench/README.md, session 34). uv itself comes from PyPI through the venv's pip, at this version. uv reads neither
 # pip.conf nor PIP_* settings: where it cannot install (a mirror only pip is configured for), pip does it instead.
 UV_VERSION := 0.13.9
-UV := $(BIN)/uv pip install -q --python $(BIN)/python
+# $(call install,EXTRAS): the project with these extras at constraints.txt's versions, by uv, else by pip
+install = $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[$(1)]" \
+  || { echo "setup: uv could not install the packages; installing them with pip" >&2; $(BIN)/pip install -q -c constraints.txt -e ".[$(1)]"; }
 
 .PHONY: deploy-prod lock bundle-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
 
@@ -38,8 +41,8 @@ $(STAMP): settings.ini setup.py constraints.txt
 	@command -v java >/dev/null 2>&1 || { echo "ecom_pipeline needs Java 17+ for Spark, and no 'java' is on PATH: install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless)." >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "ecom_pipeline needs Python 3.10+, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q uv==$(UV_VERSION) && $(UV) -c constraints.txt -e ".[dev,local,clv]" \
-	  || { echo "setup: uv could not install the packages; installing them with pip" >&2; $(BIN)/pip install -q -c constraints.txt -e ".[dev,local,clv]"; }
+	$(BIN)/pip install -q uv==$(UV_VERSION) || echo "setup: pip could not install uv $(UV_VERSION)" >&2
+	$(call install,dev$(,)local$(,)clv)
 	@touch $(STAMP)
 
 setup: $(STAMP) hooks
@@ -66,7 +69,7 @@ lint: setup
 # Not part of make test. `make bench ARGS=--quick` tries it on small sizes, once each (about 20 minutes).
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) settings.ini constraints.txt
-	$(UV) -c constraints.txt -e ".[dev,local,clv,bench]" || $(BIN)/pip install -q -c constraints.txt -e ".[dev,local,clv,bench]"
+	$(call install,dev$(,)local$(,)clv$(,)bench)
 	@touch $(BENCH_STAMP)
 
 bench: setup $(BENCH_STAMP)
