@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mg = sub.add_parser("migrate", help="bring a lakehouse of an earlier release up to this one",
                         description="Add the columns that tables written by an earlier release lack (and fill those with a known "
-                                    "value), and set bronze's and silver's file statistics on the columns runs filter on. Runs do not migrate: run "
+                                    "value), set bronze's and silver's file statistics on the columns runs filter on, and move the quality results "
+                                    "table of an earlier release into the runs' rows (logs.data_quality_results becomes a view of "
+                                    "them). Runs do not migrate (they stop and say so): run "
                                     "this once after upgrading. Gold written in several "
                                     "currencies cannot be migrated: the command says so and `rebuild` recomputes it.")
     _common(mg)

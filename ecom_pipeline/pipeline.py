@@ -13,7 +13,8 @@ from functools import partial
 from pathlib import Path
 from pyspark.sql import SparkSession, functions as F
 from .config import PipelineConfig, SCHEMAS, Tables, parse_run_date
-from .spark import add_missing_columns, create_table, ddl, execution_for, in_parallel, is_local_session, merge_into, retry_write, rows_frame
+from .spark import (add_missing_columns, create_table, create_view, ddl, execution_for, in_parallel, is_local_session,
+                    local_table_dir, merge_into, retry_write, rows_frame)
 from .landing import day_folder, open_store
 from .sources import KAGGLE_ECOMMERCE
 from .bronze import BRONZE_STATS_COLUMNS, bronze_columns, create_bronze
@@ -32,12 +33,13 @@ from .silver_stage import QuarantineRateExceeded # noqa: F401 (raised by a run: 
 
 # %% auto #0
 __all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'SILVER_BYTES_PER_LINE', 'FINISHED', 'STAGES',
-           'DEFAULT_MAX_LINES_PER_BATCH', 'BYTES_PER_LINE', 'REBUILD_SUFFIX', 'all_table_names', 'ensure_tables',
-           'migrate', 'RunSummary', 'NoDataError', 'RunInProgressError', 'new_run_id', 'record_runs', 'record_run',
-           'up_to_date', 'record_quality', 'host_boot_id', 'held_claims', 'claim_run_dates', 'claim_run_date',
-           'ClaimLostError', 'renew_claims', 'claim_due', 'renew_claim', 'release_claims', 'release_claim',
-           'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily', 'check_anomalies', 'plan_batches', 'catch_up',
-           'unprocessed_days', 'RebuildSummary', 'RebuildInterrupted', 'create_derived', 'rebuild']
+           'DEFAULT_MAX_LINES_PER_BATCH', 'BYTES_PER_LINE', 'REBUILD_SUFFIX', 'all_table_names',
+           'quality_results_query', 'MigrationNeeded', 'ensure_tables', 'migrate', 'RunSummary', 'NoDataError',
+           'RunInProgressError', 'new_run_id', 'record_runs', 'record_run', 'up_to_date', 'host_boot_id', 'held_claims',
+           'claim_run_dates', 'claim_run_date', 'ClaimLostError', 'renew_claims', 'claim_due', 'renew_claim',
+           'release_claims', 'release_claim', 'StageOrderError', 'RunFailed', 'DailyRun', 'run_daily',
+           'check_anomalies', 'plan_batches', 'catch_up', 'unprocessed_days', 'RebuildSummary', 'RebuildInterrupted',
+           'create_derived', 'rebuild']
 
 # %% ../nbs/60_pipeline.ipynb #c2b6d45b
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
@@ -45,7 +47,10 @@ PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", 
     ("bronze_rows", "bigint"), ("quarantined", "bigint"), ("duplicates", "bigint"), ("order_lines", "bigint"),
     ("rows_inserted", "bigint"), ("rows_updated", "bigint"), ("net_revenue", "decimal(18,2)"),
     ("stage_seconds", "map<string,double>"), ("error_message", "string"), ("warnings", "array<string>"),
-    ("anomalies", "int"), ("alert_subject", "string"), ("run_state", "string")]
+    ("anomalies", "int"), ("alert_subject", "string"), ("run_state", "string"),
+    ("quality_results", "array<struct<rule:string,criticality:string,rows_checked:bigint,rows_failed:bigint>>")] # a run that checked its lines
+# the view `logs.data_quality_results`: each run's `quality_results`, one row per run and rule. They are written with the
+# run's row, so a run's bookkeeping is two commits: its claim before its first write, its row after its last
 DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
                       ("rows_checked", "bigint"), ("rows_failed", "bigint")]
 RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
@@ -53,29 +58,76 @@ RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "stri
                       ("host_boot_id", "string")] # the boot and PID namespace the pid belongs to (`host_boot_id`)
 
 def all_table_names(tables: Tables) -> list[str]:
-    "Every table of the lakehouse."
+    "Every table of the lakehouse (not the view `logs.data_quality_results`)."
     return [tables.order_transactions, tables.orders_cleaned, tables.sales_metrics, tables.sales_metrics_by_currency,
             tables.customer_lifetime_value,
             tables.daily_customer_sales, tables.promotion_performance, tables.promotions, tables.fx_rates,
             tables.product_list_prices, tables.products, tables.customers, tables.etl_errors,
-            tables.ingested_files] + [tables.name("logs", n) for n in ("anomalies", "pipeline_runs", "data_quality_results", "run_claims")]
+            tables.ingested_files] + [tables.name("logs", n) for n in ("anomalies", "pipeline_runs", "run_claims")]
 
-def ensure_tables(spark: SparkSession, tables: Tables):
-    "Create the schemas and every table of the lakehouse that does not exist yet (catalog lookups only when all exist)."
-    if all(spark.catalog.tableExists(n) for n in all_table_names(tables)): return
+def quality_results_query(tables: Tables) -> str:
+    "The query of the view `logs.data_quality_results`: the runs' `quality_results`, one row per run and rule."
+    rule = [c for c, _ in DQ_RESULTS_COLUMNS[2:]]
+    return (f"SELECT r.run_id, r.run_date, {', '.join('q.' + c for c in rule)} FROM {tables.name('logs', 'pipeline_runs')} AS r "
+            f"LATERAL VIEW inline(r.quality_results) q AS {', '.join(rule)}")
+
+class MigrationNeeded(RuntimeError): pass
+
+def _is_view(spark: SparkSession, name: str) -> bool:
+    return spark.catalog.getTable(name).tableType == "VIEW"
+
+def _create_tables(spark: SparkSession, tables: Tables):
+    "Create the schemas and every table of the lakehouse that does not exist yet."
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema(s)}")
     in_parallel(*[partial(f, spark, tables) for f in (create_gold, create_bronze, create_silver, create_etl_errors, create_anomalies,
                                                       create_reference, create_dimensions)],
                 *[partial(create_table, spark, n, cols) for n, cols in (
                     (tables.ingested_files, LEDGER_COLUMNS), (tables.name("logs", "pipeline_runs"), PIPELINE_RUNS_COLUMNS),
-                    (tables.name("logs", "data_quality_results"), DQ_RESULTS_COLUMNS),
                     (tables.name("logs", "run_claims"), RUN_CLAIMS_COLUMNS))])
+
+def ensure_tables(spark: SparkSession, tables: Tables):
+    """Create the schemas, every table of the lakehouse that does not exist yet, and the view `logs.data_quality_results`
+    (catalog lookups only, when all exist). A lakehouse of an earlier release raises `MigrationNeeded`."""
+    if not all(spark.catalog.tableExists(n) for n in all_table_names(tables)): _create_tables(spark, tables)
+    dq, runs = tables.name("logs", "data_quality_results"), tables.name("logs", "pipeline_runs")
+    if spark.catalog.tableExists(dq):
+        if _is_view(spark, dq): return
+        raise MigrationNeeded(f"{dq} is a table of an earlier release; the quality results are now kept with each run's row "
+                              f"in {runs} and {dq} is a view of them. Run `ecom-pipeline migrate` once to move its rows")
+    if "quality_results" not in spark.table(runs).columns:
+        raise MigrationNeeded(f"{runs} has no quality_results column (a lakehouse of an earlier release): run `ecom-pipeline migrate` once")
+    create_view(spark, dq, quality_results_query(tables))
+
+def _quality_results_into_runs(spark: SparkSession, tables: Tables) -> list[str]:
+    """An earlier release's table `logs.data_quality_results`: its rows into their runs' `quality_results` (a run with no
+    row gets one, status empty), then the table replaced by the view. Each step can be run again."""
+    dq, runs = tables.name("logs", "data_quality_results"), tables.name("logs", "pipeline_runs")
+    if not spark.catalog.tableExists(dq) or _is_view(spark, dq): return []
+    rule = [c for c, _ in DQ_RESULTS_COLUMNS[2:]]
+    old = spark.table(dq)
+    n = old.count()
+    per_run = (old.groupBy("run_id").agg(F.min("run_date").alias("run_date"), # exact copies (a task repaired) once
+                                         F.sort_array(F.collect_set(F.struct(*rule))).alias("quality_results")))
+    merge_into(spark, runs, per_run.select("run_id", "quality_results"), "t.run_id = s.run_id", update_when="t.quality_results IS NULL",
+               insert=False, columns=["quality_results"])
+    note = "quality results migrated from logs.data_quality_results: the run wrote no row of its own"
+    orphans = (per_run.join(spark.table(runs).select("run_id"), "run_id", "left_anti")
+               .withColumn("error_message", F.lit(note)))
+    added = merge_into(spark, runs, orphans, "t.run_id = s.run_id", update=False,
+                       columns=["run_id", "run_date", "quality_results", "error_message"]).num_inserted_rows
+    folder = local_table_dir(spark, dq)
+    spark.sql(f"DROP TABLE {dq}")
+    if folder is not None: shutil.rmtree(folder, ignore_errors=True) # registered by location: DROP leaves the folder
+    create_view(spark, dq, quality_results_query(tables))
+    return [f"{dq}: {n:,} rows moved into {runs}.quality_results ({added} run(s) with no row of their own got one); "
+            f"{dq} is now a view of them"]
 
 def migrate(spark: SparkSession, tables: Tables, log=print) -> list[str]:
     """Bring a lakehouse made by an earlier release up to this one (`ecom-pipeline migrate`): add the columns its tables
     lack, fill those that have a known value, keep file statistics where runs filter (`BRONZE_STATS_COLUMNS`,
-    `SILVER_STATS_COLUMNS`); return what was done. Runs do not do this: run it once after an upgrade."""
-    ensure_tables(spark, tables)
+    `SILVER_STATS_COLUMNS`), move an earlier release's quality results table into the runs' rows; return what was done.
+    Runs do not do this (they raise `MigrationNeeded`): run it once after an upgrade."""
+    _create_tables(spark, tables)
     mixed = mixed_currency_gold(spark, tables)
     if mixed: # summed amounts of several currencies: no column to add makes them right
         raise RuntimeError(f"{', '.join(mixed)}: written by a release that added amounts of different currencies together. Gold "
@@ -100,6 +152,8 @@ def migrate(spark: SparkSession, tables: Tables, log=print) -> list[str]:
         if {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}.get("delta.dataSkippingStatsColumns") != stats:
             spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('delta.dataSkippingStatsColumns' = '{stats}')")
             done.append(f"{name}: file statistics on {', '.join(cols)} for new files")
+    done += _quality_results_into_runs(spark, tables)
+    ensure_tables(spark, tables) # the view, on a lakehouse that had no quality results table
     for d in done: log(f"  {d}")
     return done
 
@@ -133,7 +187,7 @@ class RunSummary:
     error_message: str|None = None
     error_headline: str|None = None # short reason, for the alert subject
     started_at: datetime|None = None
-    checked: bool = False # the quality rules ran (so data_quality_results has figures)
+    checked: bool = False # the quality rules ran (so the run's row has its quality results)
     no_data: bool = False # the day folder was missing or had no data file
     warnings: list = field(default_factory=list) # things a person should know that did not fail the run
     anomalies: list = field(default_factory=list) # `Anomaly`s of the day
@@ -193,7 +247,13 @@ class RunSummary:
                 self.files_new, self.lines_read, self.bronze_rows, self.quarantined, self.duplicates, self.order_lines,
                 None if self.batch else self.rows_inserted, None if self.batch else self.rows_updated, Decimal(self.net_revenue).quantize(Decimal("0.01")),
                 {k: float(v) for k, v in self.seconds.items()}, self.error_message, list(self.warnings),
-                len(self.anomalies), self.alert_subject, self.state_json())
+                len(self.anomalies), self.alert_subject, self.state_json(), self.quality_results())
+
+    def quality_results(self, rules=ORDER_RULES) -> list|None:
+        "(rule, criticality, rows checked, rows failed) for each quality rule, when the run checked its lines; else None."
+        if not self.checked: return None
+        counts = {**self.quarantined_by_rule, **self.warnings_by_rule}
+        return [(r.name, r.criticality, self.bronze_rows, counts.get(r.name, 0)) for r in rules]
 
     def state_json(self) -> str:
         "Everything a later stage (a separate Workflows task) needs to carry on, as JSON."
@@ -286,16 +346,7 @@ def up_to_date(spark: SparkSession, tables: Tables, run_date: date) -> str|None:
     r = runs.orderBy(F.desc("finished_at")).select("run_id").first()
     return r.run_id if r else None
 
-def record_quality(spark: SparkSession, tables: Tables, summaries: list, rules=ORDER_RULES):
-    "One `logs.data_quality_results` row per rule for each run that checked its lines (one append)."
-    rows = []
-    for s in summaries:
-        if not s.checked: continue
-        counts = {**s.quarantined_by_rule, **s.warnings_by_rule}
-        rows += [(s.run_id, s.run_date, r.name, r.criticality, s.bronze_rows, counts.get(r.name, 0)) for r in rules]
-    if rows:
-        (rows_frame(spark, rows, ddl(DQ_RESULTS_COLUMNS))
-              .write.format("delta").mode("append").saveAsTable(tables.name("logs", "data_quality_results")))
+
 
 # %% ../nbs/60_pipeline.ipynb #d05a45aa
 def host_boot_id() -> str:
@@ -598,7 +649,7 @@ class DailyRun:
         self._finish()
 
     def _finish(self):
-        "Record the run and its quality results, release the date, send the alert (each failure logged, never raised)."
+        "Record the run with its quality results (which releases the date), send the alert (each failure logged, never raised)."
         if self.finished: return
         self.finished = True
         s, t, log = self.s, self.cfg.tables, self.log
@@ -608,8 +659,7 @@ class DailyRun:
         retry = _retry(self.cfg, log)
         with execution_for(self.spark, 0): # small tables
             try:
-                if s.checked: retry(lambda: record_quality(self.spark, t, [s]), "logs.data_quality_results")
-                # the run's ended row also releases its date (`claim_run_dates`): no commit of its own
+                # the run's ended row, with its quality results, also releases its date (`claim_run_dates`): one commit
                 retry(lambda: record_run(self.spark, t, s, _now(), new=not self.separate), "logs.pipeline_runs")
             except Exception as rec_err: # never hide the run's own error behind a logging error
                 log(f"  could not record the run in logs.pipeline_runs: {type(rec_err).__name__}: {str(rec_err)[:300]}")
@@ -721,10 +771,10 @@ def _catch_up_batch(spark: SparkSession, cfg: PipelineConfig, store, days: list[
         summaries = list(S.values())
         with execution_for(spark, 0): # small tables
             try:
-                retry(lambda: record_quality(spark, t, summaries), "logs.data_quality_results")
                 alert = compose_batch_alert(summaries, t)
                 for s in summaries: s.alert_subject = compose_alert(s, t) and alert.subject
-                # the days' one row each, written as they end, also releases their dates (`claim_run_dates`)
+                # the days' one row each, with their quality results, written as they end, also releases their dates
+                # (`claim_run_dates`): one commit
                 retry(lambda: record_runs(spark, t, summaries, _now(), new=True), "logs.pipeline_runs")
             except Exception as rec_err:
                 alert = None

@@ -13,11 +13,12 @@ from pyspark.sql import DataFrame, SparkSession
 from .config import check_identifier, on_databricks
 
 # %% auto #0
-__all__ = ['INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir', 'delta_jars',
-           'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'is_local_session',
-           'local_table_dir', 'in_parallel', 'register_tables', 'get_spark', 'interpreted_max_lines', 'execution_for',
-           'runs_interpreted', 'computed_once', 'ddl', 'rows_frame', 'create_table', 'add_missing_columns',
-           'merge_into', 'WriteConflictError', 'is_write_conflict', 'retry_write']
+__all__ = ['VIEW_SUFFIX', 'INTERPRETED_CONF', 'JavaNotFound', 'java_version', 'delta_maven_coordinate', 'jars_cache_dir',
+           'delta_jars', 'log4j2_file', 'local_spark_conf', 'is_delta_table_dir', 'warehouse_tables', 'warehouse_views',
+           'is_local_session', 'local_table_dir', 'in_parallel', 'register_tables', 'get_spark',
+           'interpreted_max_lines', 'execution_for', 'runs_interpreted', 'computed_once', 'ddl', 'rows_frame',
+           'create_table', 'create_view', 'add_missing_columns', 'merge_into', 'WriteConflictError',
+           'is_write_conflict', 'retry_write']
 
 # %% ../nbs/01_spark.ipynb #5d00bc60
 class JavaNotFound(RuntimeError): pass
@@ -209,6 +210,18 @@ def warehouse_tables(warehouse: str|Path) -> list[tuple[str, str, Path]]:
             except ValueError as e: print(f"warehouse {warehouse}: {tdir.relative_to(warehouse)} skipped: {e}", file=sys.stderr, flush=True)
     return out
 
+VIEW_SUFFIX = ".view.sql" # a local warehouse keeps each view's query in `<schema>.db/<view>.view.sql` (`create_view`)
+
+def warehouse_views(warehouse: str|Path) -> list[tuple[str, str, str]]:
+    "The views of a local warehouse: (schema, view, query) for each regular file `<schema>.db/<view>.view.sql`, in name order."
+    out = []
+    for f in sorted(Path(warehouse).glob(f"*.db/*{VIEW_SUFFIX}")):
+        if f.is_symlink() or not f.is_file() or f.parent.is_symlink(): continue
+        try: out.append((check_identifier(f.parent.name[:-3], "schema folder"), check_identifier(f.name[:-len(VIEW_SUFFIX)], "view file"),
+                         f.read_text(encoding="utf-8")))
+        except (ValueError, OSError) as e: print(f"warehouse {warehouse}: {f.name} skipped: {e}", file=sys.stderr, flush=True)
+    return out
+
 def is_local_session(spark: SparkSession) -> bool:
     "A classic session of this process (`get_spark`'s local one): not Databricks, not Spark Connect."
     return not (on_databricks() or os.environ.get("ECOM_SPARK_REMOTE") or type(spark).__module__.startswith("pyspark.sql.connect"))
@@ -253,6 +266,11 @@ def register_tables(spark: SparkSession, warehouse: str|None=None, # default: th
     # each registration reads the table's Delta log: four at a time, a new process registered a lakehouse's 18 tables in
     # 4.2-4.7 s instead of 5.7-6.4 s (bench/README.md, session 33)
     in_parallel(*[partial(register, *x) for x in tables])
+    for schema, view, query in warehouse_views(wh): # after the tables they read
+        try: spark.sql(f"CREATE OR REPLACE VIEW spark_catalog.{schema}.{view} AS {query}")
+        except Exception as e:
+            print(f"warehouse {wh}: view {schema}.{view} not defined ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                  file=sys.stderr, flush=True)
     return len(tables)
 
 def get_spark(warehouse: str|None=None, # local warehouse folder for persistent tables; ignored on Databricks
@@ -351,6 +369,18 @@ def create_table(spark: SparkSession, name: str, columns: list[tuple[str, str]],
     except Exception as e: # two first runs at once: the other one created it between our check and our create
         if folder is not None and is_delta_table_dir(folder): return _register(spark, *name.split(".")[1:], folder)
         if "ALREADY_EXISTS" not in str(e) and "AlreadyExists" not in type(e).__name__: raise
+
+def create_view(spark: SparkSession, name: str, query: str):
+    """CREATE OR REPLACE VIEW `name` AS `query`. A local session's catalog lives as long as the session, so the query is
+    also kept beside the tables (`<schema>.db/<view>.view.sql`), and `register_tables` defines the view again in a new
+    process, as it registers the tables."""
+    spark.sql(f"CREATE OR REPLACE VIEW {name} AS {query}")
+    folder = local_table_dir(spark, name)
+    if folder is None: return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent/f".{folder.name}{VIEW_SUFFIX}.{os.getpid()}.tmp"
+    tmp.write_text(query, encoding="utf-8")
+    os.replace(tmp, folder.parent/f"{folder.name}{VIEW_SUFFIX}") # whole or not at all, for a process reading it now
 
 def add_missing_columns(spark: SparkSession, name: str, columns: list[tuple[str, str]]) -> list[str]:
     "Schema evolution of a table made by an older version: ALTER TABLE ADD COLUMNS for the columns it lacks (null in old rows)."

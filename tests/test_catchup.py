@@ -157,21 +157,33 @@ def test_a_rebuild_leaves_the_live_tables_alone_while_a_run_goes_on(three_ways, 
     _check_quiet(spark, t, v) # nothing held, bronze as read: the swap may go on
 
 def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
-    """A lakehouse of an earlier release: a run table without `run_state`, gold without `is_all_categories` (its total row
-    named ALL), bronze with Delta's default file statistics."""
+    """A lakehouse of an earlier release: a run table without `run_state` and `quality_results`, the quality results in a
+    table of their own, gold without `is_all_categories` (its total row named ALL), bronze with Delta's default file
+    statistics. A run refuses it until it is migrated."""
     from decimal import Decimal
+    from pathlib import Path
     from ecom_pipeline.bronze import bronze_columns
     from ecom_pipeline.gold import SALES_METRICS_COLUMNS
-    from ecom_pipeline.pipeline import PIPELINE_RUNS_COLUMNS, migrate
-    from ecom_pipeline.spark import create_table, ddl
+    from ecom_pipeline.pipeline import DQ_RESULTS_COLUMNS, PIPELINE_RUNS_COLUMNS, MigrationNeeded, ensure_tables, migrate
+    from ecom_pipeline.spark import create_table, ddl, register_tables
     t = Tables("spark_catalog")
     for s in SCHEMAS: spark.sql(f"CREATE SCHEMA IF NOT EXISTS spark_catalog.{s}")
-    create_table(spark, t.name("logs", "pipeline_runs"), [c for c in PIPELINE_RUNS_COLUMNS if c[0] != "run_state"])
+    old_runs = [c for c in PIPELINE_RUNS_COLUMNS if c[0] not in ("run_state", "quality_results")]
+    create_table(spark, t.name("logs", "pipeline_runs"), old_runs)
+    run = {c: None for c, _ in old_runs} | {"run_id": "run-1", "run_date": date(2018, 1, 1), "status": "succeeded"}
+    spark.createDataFrame([tuple(run.values())], ddl(old_runs)).write.format("delta").mode("append").saveAsTable(t.name("logs", "pipeline_runs"))
+    dq = t.name("logs", "data_quality_results")
+    create_table(spark, dq, DQ_RESULTS_COLUMNS)
+    quality = [("run-1", date(2018, 1, 1), "quantity_invalid", "error", 120, 3), ("run-1", date(2018, 1, 1), "price_outlier", "warn", 120, 1),
+               ("run-gone", date(2018, 1, 2), "quantity_invalid", "error", 80, 0)] # its run wrote no row
+    spark.createDataFrame(quality, ddl(DQ_RESULTS_COLUMNS)).write.format("delta").mode("append").saveAsTable(dq)
     old = [c for c in SALES_METRICS_COLUMNS if c[0] != "is_all_categories"]
     create_table(spark, t.sales_metrics, old)
     create_table(spark, t.order_transactions, bronze_columns(), partitioned_by=("landing_year", "landing_month"))
     row = lambda cat, net: (date(2018, 1, 1), cat, "USD") + (None,) * 5 + (Decimal(net),) + (None,) * 6
     spark.createDataFrame([row("ALL", "30.00"), row("Fashion", "30.00")], ddl(old)).write.format("delta").mode("append").saveAsTable(t.sales_metrics)
+    with pytest.raises(MigrationNeeded, match="ecom-pipeline migrate"):
+        ensure_tables(spark, t) # what a run does first (it creates the tables the lakehouse lacks)
     done = migrate(spark, t, log=lambda m: None)
     assert any("pipeline_runs: added run_state" in d for d in done) and any("sales_metrics: added is_all_categories" in d for d in done)
     assert "run_state" in spark.table(t.name("logs", "pipeline_runs")).columns
@@ -179,4 +191,18 @@ def test_migrate_brings_an_older_lakehouse_up_to_date(spark, clean_lakehouse):
     assert any("order_transactions: file statistics on landing_date, source_system, source_file, ingested_at" in d for d in done)
     props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {t.order_transactions}").collect()}
     assert props["delta.dataSkippingStatsColumns"] == "landing_date,source_system,source_file,ingested_at"
+    # the quality results: each run's in its row, the view shows the same rows; the table's folder is gone
+    assert any("3 rows moved into spark_catalog.logs.pipeline_runs.quality_results (1 run(s) with no row" in d for d in done), done
+    assert spark.catalog.getTable(dq).tableType == "VIEW"
+    assert sorted(map(tuple, spark.table(dq).collect())) == sorted(quality)
+    runs = {r.run_id: r for r in spark.table(t.name("logs", "pipeline_runs")).collect()}
+    assert runs["run-1"].status == "succeeded" and len(runs["run-1"].quality_results) == 2
+    assert runs["run-gone"].status is None and "wrote no row" in runs["run-gone"].error_message
+    wh = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    assert not (wh/"logs.db"/"data_quality_results").exists() and (wh/"logs.db"/"data_quality_results.view.sql").is_file()
+    ensure_tables(spark, t) # a run goes on
+    # a new process defines the view again from its file, as it registers the tables
+    spark.sql(f"DROP VIEW {dq}")
+    register_tables(spark)
+    assert sorted(map(tuple, spark.table(dq).collect())) == sorted(quality)
     assert migrate(spark, t, log=lambda m: None) == [] # nothing left to do
