@@ -32,7 +32,7 @@ from .bronze_stage import AccountingError # noqa: F401 (raised by a run: importa
 from .silver_stage import QuarantineRateExceeded # noqa: F401 (raised by a run: importable from here too)
 
 # %% auto #0
-__all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'SILVER_BYTES_PER_LINE', 'FINISHED', 'STAGES',
+__all__ = ['DQ_RESULTS_COLUMNS', 'PIPELINE_RUNS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 'SILVER_BYTES_PER_LINE', 'FINISHED', 'STAGES',
            'DEFAULT_MAX_LINES_PER_BATCH', 'BYTES_PER_LINE', 'REBUILD_SUFFIX', 'all_table_names',
            'quality_results_query', 'MigrationNeeded', 'ensure_tables', 'migrate', 'RunSummary', 'NoDataError',
            'RunInProgressError', 'new_run_id', 'record_runs', 'record_run', 'up_to_date', 'host_boot_id', 'held_claims',
@@ -42,17 +42,18 @@ __all__ = ['PIPELINE_RUNS_COLUMNS', 'DQ_RESULTS_COLUMNS', 'RUN_CLAIMS_COLUMNS', 
            'create_derived', 'rebuild']
 
 # %% ../nbs/60_pipeline.ipynb #c2b6d45b
+# the view `logs.data_quality_results`: each run's `quality_results`, one row per run and rule. They are written with the
+# run's row, so a run's bookkeeping is two commits: its claim before its first write, its row after its last
+DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
+                      ("rows_checked", "bigint"), ("rows_failed", "bigint")]
+_RULE_FIELDS = [c for c, _ in DQ_RESULTS_COLUMNS[2:]] # a quality result's fields, after its run's id and date
 PIPELINE_RUNS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("status", "string"), ("started_at", "timestamp"),
     ("finished_at", "timestamp"), ("source_root", "string"), ("files_found", "int"), ("files_new", "int"), ("lines_read", "bigint"),
     ("bronze_rows", "bigint"), ("quarantined", "bigint"), ("duplicates", "bigint"), ("order_lines", "bigint"),
     ("rows_inserted", "bigint"), ("rows_updated", "bigint"), ("net_revenue", "decimal(18,2)"),
     ("stage_seconds", "map<string,double>"), ("error_message", "string"), ("warnings", "array<string>"),
     ("anomalies", "int"), ("alert_subject", "string"), ("run_state", "string"),
-    ("quality_results", "array<struct<rule:string,criticality:string,rows_checked:bigint,rows_failed:bigint>>")] # a run that checked its lines
-# the view `logs.data_quality_results`: each run's `quality_results`, one row per run and rule. They are written with the
-# run's row, so a run's bookkeeping is two commits: its claim before its first write, its row after its last
-DQ_RESULTS_COLUMNS = [("run_id", "string"), ("run_date", "date"), ("rule", "string"), ("criticality", "string"),
-                      ("rows_checked", "bigint"), ("rows_failed", "bigint")]
+    ("quality_results", f"array<struct<{','.join(f'{c}:{t}' for c, t in DQ_RESULTS_COLUMNS[2:])}>>")] # a run that checked its lines
 RUN_CLAIMS_COLUMNS = [("run_date", "date"), ("run_id", "string"), ("host", "string"), ("pid", "int"),
                       ("claimed_at", "timestamp"), ("expires_at", "timestamp"),
                       ("host_boot_id", "string")] # the boot and PID namespace the pid belongs to (`host_boot_id`)
@@ -67,9 +68,8 @@ def all_table_names(tables: Tables) -> list[str]:
 
 def quality_results_query(tables: Tables) -> str:
     "The query of the view `logs.data_quality_results`: the runs' `quality_results`, one row per run and rule."
-    rule = [c for c, _ in DQ_RESULTS_COLUMNS[2:]]
-    return (f"SELECT r.run_id, r.run_date, {', '.join('q.' + c for c in rule)} FROM {tables.name('logs', 'pipeline_runs')} AS r "
-            f"LATERAL VIEW inline(r.quality_results) q AS {', '.join(rule)}")
+    return (f"SELECT r.run_id, r.run_date, {', '.join('q.' + c for c in _RULE_FIELDS)} FROM {tables.name('logs', 'pipeline_runs')} AS r "
+            f"LATERAL VIEW inline(r.quality_results) q AS {', '.join(_RULE_FIELDS)}")
 
 class MigrationNeeded(RuntimeError): pass
 
@@ -103,11 +103,10 @@ def _quality_results_into_runs(spark: SparkSession, tables: Tables) -> list[str]
     row gets one, status empty), then the table replaced by the view. Each step can be run again."""
     dq, runs = tables.name("logs", "data_quality_results"), tables.name("logs", "pipeline_runs")
     if not spark.catalog.tableExists(dq) or _is_view(spark, dq): return []
-    rule = [c for c, _ in DQ_RESULTS_COLUMNS[2:]]
     old = spark.table(dq)
     n = old.count()
     per_run = (old.groupBy("run_id").agg(F.min("run_date").alias("run_date"), # exact copies (a task repaired) once
-                                         F.sort_array(F.collect_set(F.struct(*rule))).alias("quality_results")))
+                                         F.sort_array(F.collect_set(F.struct(*_RULE_FIELDS))).alias("quality_results")))
     merge_into(spark, runs, per_run.select("run_id", "quality_results"), "t.run_id = s.run_id", update_when="t.quality_results IS NULL",
                insert=False, columns=["quality_results"])
     note = "quality results migrated from logs.data_quality_results: the run wrote no row of its own"
