@@ -99,10 +99,11 @@ def customer_versions(lines: DataFrame, # order lines: `source_system, customer_
     change. A fold over each customer's lines (`aggregate`), so one day and a year of days take the same path."""
     attrs = list(CUSTOMER_ATTRIBUTES)
     lines = lines.where(F.col("customer_id").isNotNull())
-    w = Window.partitionBy(*_CUSTOMER, "landing_date").orderBy("ts", "line")
-    nxt = F.lead("ts").over(w)
+    # by customer only, the landing day first in the order: the grouping by customer below then needs no second shuffle
+    w = Window.partitionBy(*_CUSTOMER).orderBy("landing_date", "ts", "line")
+    nxt, nxt_day = F.lead("ts").over(w), F.lead("landing_date").over(w)
     ev = (lines.select(*_CUSTOMER, _landing(lines).alias("landing_date"), F.col("order_ts").alias("ts"), F.col("order_line_key").alias("line"), *attrs)
-          .withColumn("last", nxt.isNull() | (nxt != F.col("ts")))) # the last line of its instant in its day: the one that counts
+          .withColumn("last", nxt.isNull() | (nxt_day != F.col("landing_date")) | (nxt != F.col("ts")))) # the last line of its instant in its day: the one that counts
     per = ev.groupBy(*_CUSTOMER).agg(F.array_sort(F.collect_list(F.struct("landing_date", "ts", "line", "last", *attrs))).alias("ev"))
     st = "struct<" + ",".join(f"{a}:string" for a in attrs) + ">"
     cur = (current.where("is_current").join(per.select(*_CUSTOMER), _CUSTOMER, "left_semi")

@@ -192,11 +192,15 @@ def mark_versions(df: DataFrame,
     """Mark each order line's latest version (`_latest`) and its latest version within each landing day (`_latest_in_day`),
     by landing date, file, ingestion, line. One sort gives both: by key, latest first, the first row of each landing day."""
     order = [F.desc(ingested_at if c == "bronze_ingested_at" else c) for c in VERSION_ORDER]
-    w = Window.partitionBy("order_line_key", *([among] if among is not None else [])).orderBy(*order)
+    # `among` is a column of its own before the window: an expression in a window's partitioning is aliased once per window
+    # function, which then no longer share one Window, and Spark shuffled and sorted the lines twice (a 900,000-line day)
+    df = df.withColumn("_competes", among if among is not None else F.lit(True))
+    w = Window.partitionBy("order_line_key", *(["_competes"] if among is not None else [])).orderBy(*order)
     day_before = F.lag("landing_date").over(w) # of the next later version: another day, or none
-    competes = among if among is not None else F.lit(True)
+    competes = F.col("_competes")
     return (df.withColumn("_latest", competes & (F.row_number().over(w) == 1))
-              .withColumn("_latest_in_day", competes & (day_before.isNull() | (day_before != F.col("landing_date")))))
+              .withColumn("_latest_in_day", competes & (day_before.isNull() | (day_before != F.col("landing_date"))))
+              .drop("_competes"))
 
 def dedupe_lines(df: DataFrame,
                  per_day: bool=False, # the latest version within each landing day (what a run of that day saw), not overall
