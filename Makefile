@@ -1,7 +1,7 @@
 # ecom_pipeline: `make demo` and `make test` are the two commands; the rest are their parts.
 # Everything is installed from the project's own files: Python packages in the ranges of settings.ini at the exact
-# versions of constraints.txt into .venv (with uv, itself pinned below),
-# the Delta Lake jars from Maven Central into ~/.cache/ecom_pipeline on first use.
+# versions of constraints.txt into .venv (with uv, itself pinned below), compiled to bytecode as pip does,
+# and the Delta Lake jars from Maven Central into ~/.cache/ecom_pipeline (once per machine; `ecom_pipeline.spark.delta_jars`).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,11 +11,13 @@ SHELL := /bin/bash
 , := ,
 SOURCES := nbs ecom_pipeline README.md dashboards
 # uv installs constraints.txt's versions into .venv: 40 s from a new venv on 2 cores, where pip took 95 s with its cache
-# warm (bench/README.md, session 34). uv itself comes from PyPI through the venv's pip, at this version. uv reads neither
-# pip.conf nor PIP_* settings: where it cannot install (a mirror only pip is configured for), pip does it instead.
+# warm (bench/README.md, session 34). --compile-bytecode does at install what pip does by default, where uv would leave
+# it to the first import: setup 39 -> 55 s, and the demo's first scoring 7 s shorter (session 38). uv itself comes from
+# PyPI through the venv's pip, at this version. uv reads neither pip.conf nor PIP_* settings: where it cannot install
+# (a mirror only pip is configured for), pip does it instead.
 UV_VERSION := 0.13.9
 # $(call install,EXTRAS): the project with these extras at constraints.txt's versions, by uv, else by pip
-install = $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[$(1)]" \
+install = $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[$(1)]" \
   || { echo "setup: uv could not install the packages; installing them with pip" >&2; $(BIN)/pip install -q -c constraints.txt -e ".[$(1)]"; }
 
 .PHONY: deploy-prod lock bundle-check help setup hooks demo daily bench test lint check-sync nbtest pytest readme export clean cluster-test slow-test browser screenshots
@@ -29,7 +31,7 @@ help:
 	@echo "make bench       the benchmark (not part of make test, about 1 h 45 min): results in bench/results/latest.json and bench/README.md"
 	@echo "make lint        ruff on the package, the tests and the tools (part of make test)"
 	@echo "make nbtest      the notebooks' tests alone, with nbdev_test (make test runs them in pytest)"
-	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt and the git hooks (done by demo and test)"
+	@echo "make setup       create .venv, install the dependencies at the versions of constraints.txt (compiled to bytecode), the Delta Lake jars and the git hooks (done by demo and test)"
 	@echo "make bundle-check validate databricks.yml offline for every target: the CLI's JSON schema and deploy rules (part of make test)"
 	@echo "make deploy-prod  deploy the bundle's prod target, only for a committed tree whose commit has a QA sign-off (ecom-pipeline signoff)"
 	@echo "make lock        write constraints.txt again from the ranges in settings.ini (a new venv with every extra, frozen)"
@@ -43,6 +45,7 @@ $(STAMP): settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q uv==$(UV_VERSION) || echo "setup: pip could not install uv $(UV_VERSION)" >&2
 	$(call install,dev$(,)local$(,)clv)
+	$(BIN)/python -c 'from ecom_pipeline.spark import delta_jars; print(len(delta_jars()), "Delta Lake jars in the cache")'
 	@touch $(STAMP)
 
 setup: $(STAMP) hooks
