@@ -442,7 +442,7 @@ def run_demo(home: str=LOCAL_HOME, days: int=DEMO_DAYS, rows_per_day: int=DEMO_R
     cfg = PipelineConfig(source_root=f"{home}/landing/raw/ecommerce_sales", warehouse=f"{home}/warehouse")
     _say(f"1/4 generating {days} days x ~{rows_per_day:,} lines into {cfg.source_root}/")
     print(generate(cfg.source_root, DEMO_START, days, rows_per_day, seed, spend_shape=DEMO_SPEND_SHAPE))
-    _say("2/4 starting Spark with Delta Lake (the first start resolves the Delta jars from Maven Central)")
+    _say("2/4 starting Spark with Delta Lake") # delta_jars says so when it fetches the jars (make setup has)
     spark = get_spark(cfg.warehouse, master=master)
     _say(f"    Spark {spark.version} ready after {time.time() - t0:.0f}s")
     all_days = [DEMO_START + timedelta(days=i) for i in range(days)]
